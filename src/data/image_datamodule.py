@@ -1,0 +1,166 @@
+from pathlib import Path
+
+import torch
+from lightning.pytorch import LightningDataModule
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from src.data.augment import random_crop, random_hflip
+from src.data.in_memory import InMemoryLoader
+
+
+class ImageDataModule(LightningDataModule):
+    """Base for image datasets small enough to decode once into a uint8 tensor.
+
+    Subclasses implement `load(train)` and set the class attributes below. By default the
+    decoded images move to the training device once and batches are sliced there by
+    `InMemoryLoader`; normalisation and augmentation run batched in `on_after_batch_transfer`.
+    With `in_memory: false` the same tensors go through a per-sample `Dataset` and a `DataLoader`
+    with workers instead (the usual torchvision path).
+
+    Args:
+        data_dir: Where datasets are read from (and downloaded to, for downloadable ones).
+        batch_size: Samples per batch on each device (the global batch is this times devices).
+        val_split: Fraction of the training set held out for validation (seeded split).
+        split_seed: Seed of the train/validation split, independent of the training seed.
+        augment: Random crops (and flips, where the dataset allows) on training batches.
+        in_memory: Keep the decoded dataset on the training device and batch it there.
+        num_workers: DataLoader worker processes (only with `in_memory: false`).
+        pin_memory: Page-locked host memory for faster copies to a GPU (`in_memory: false`).
+        persistent_workers: Keep workers alive between epochs (`in_memory: false`).
+    """
+
+    #: Per-channel mean and std of the training images, in [0, 1] units.
+    mean: tuple[float, ...] = (0.5,)
+    std: tuple[float, ...] = (0.5,)
+    #: Class names, index = label.
+    classes: tuple[str, ...] = ()
+    #: What `augment` does: padding of the random crop, and whether flips keep the label.
+    crop_padding: int = 2
+    hflip: bool = False
+
+    def __init__(
+        self,
+        data_dir: str | Path = "data",
+        batch_size: int = 128,
+        val_split: float = 0.1,
+        split_seed: int = 42,
+        augment: bool = False,
+        in_memory: bool = True,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
+    ):
+        super().__init__()
+        if batch_size <= 0:
+            raise ValueError(f"data.batch_size must be positive, got {batch_size}")
+        if not 0 < val_split < 1:
+            raise ValueError(f"data.val_split must be between 0 and 1 (exclusive), got {val_split}")
+        self.save_hyperparameters()
+        self.data_dir = Path(data_dir)
+        self.splits: dict[str, tuple[Tensor, Tensor]] = {}
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one image; subclasses with fixed sizes override this."""
+        raise NotImplementedError
+
+    def load(self, train: bool) -> tuple[Tensor, Tensor]:
+        """Decode the official train or test split: uint8 images (N, C, H, W), int64 labels (N,)."""
+        raise NotImplementedError
+
+    def setup(self, stage: str) -> None:
+        if self.splits:
+            return
+        images, labels = self.load(train=True)
+        generator = torch.Generator().manual_seed(self.hparams.split_seed)
+        order = torch.randperm(len(labels), generator=generator)
+        n_val = max(1, round(len(labels) * self.hparams.val_split))
+        val, train = order[:n_val], order[n_val:]
+        self.splits = {
+            "train": (images[train], labels[train]),
+            "val": (images[val], labels[val]),
+            "test": self.load(train=False),
+        }
+        self.splits["predict"] = self.splits["test"]
+        if self.hparams.in_memory and self.trainer is not None:
+            device = self.trainer.strategy.root_device  # move once, not every batch
+            self.splits = {k: (x.to(device), y.to(device)) for k, (x, y) in self.splits.items()}
+
+    def _loader(self, split: str):
+        images, labels = self.splits[split]
+        train = split == "train"
+        if self.hparams.in_memory:
+            trainer = self.trainer
+            return InMemoryLoader(
+                images,
+                labels,
+                self.hparams.batch_size,
+                shuffle=train,
+                drop_last=train and len(labels) > self.hparams.batch_size,
+                seed=torch.initial_seed(),  # set by seed_everything: the same on every rank
+                rank=trainer.global_rank if trainer else 0,
+                world_size=trainer.world_size if trainer else 1,
+            )
+        workers = self.hparams.num_workers
+        return DataLoader(
+            _PerSampleDataset(images, labels, self._normalize, self._augment if train else None),
+            batch_size=self.hparams.batch_size,
+            shuffle=train,
+            drop_last=train and len(labels) > self.hparams.batch_size,
+            num_workers=workers,
+            pin_memory=self.hparams.pin_memory,
+            persistent_workers=self.hparams.persistent_workers and workers > 0,
+        )
+
+    def train_dataloader(self):
+        return self._loader("train")
+
+    def val_dataloader(self):
+        return self._loader("val")
+
+    def test_dataloader(self):
+        return self._loader("test")
+
+    def predict_dataloader(self):
+        return self._loader("predict")
+
+    def _normalize(self, images: Tensor) -> Tensor:
+        """uint8 (B, C, H, W) -> normalised float32."""
+        mean = torch.tensor(self.mean, device=images.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=images.device).view(1, -1, 1, 1)
+        return (images.float() / 255 - mean) / std
+
+    def _augment(self, images: Tensor) -> Tensor:
+        if not self.hparams.augment:
+            return images
+        images = random_crop(images, self.crop_padding)
+        return random_hflip(images) if self.hflip else images
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        images, labels = batch
+        if images.dtype == torch.uint8:  # in-memory path: the batch is still raw pixels
+            images = self._normalize(images)
+            if self.trainer is not None and self.trainer.training:
+                images = self._augment(images)
+        return images, labels
+
+
+class _PerSampleDataset(Dataset):
+    """The per-sample path: one image at a time through the same normalisation and augmentation."""
+
+    def __init__(self, images: Tensor, labels: Tensor, normalize, augment=None):
+        self.images, self.labels, self.normalize, self.augment = images, labels, normalize, augment
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
+        image = self.normalize(self.images[i : i + 1])
+        if self.augment is not None:
+            image = self.augment(image)
+        return image[0], self.labels[i]

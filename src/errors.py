@@ -1,0 +1,2 @@
+class UsageError(ValueError):
+    """A mistake the user can fix (bad value, missing files): the CLI prints it as one line."""

@@ -1,0 +1,1 @@
+"""Experiment-tracking set-up shared by the CLI."""

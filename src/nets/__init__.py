@@ -1,0 +1,9 @@
+"""Networks: plain `nn.Module`s injected into LightningModules.
+
+Every net takes `input_shape` (C, H, W) and `num_classes`; the CLI links both from the datamodule.
+"""
+
+from src.nets.mlp import MLP
+from src.nets.small_cnn import SmallCNN
+
+__all__ = ["MLP", "SmallCNN"]
