@@ -1,4 +1,4 @@
-"""The command line: `python -m src fit|validate|test|predict [--config x.yaml ...] [--a.b value]`."""
+"""The command line: `python -m src fit|validate|test|predict [--config x.yaml] [--a.b value]`."""
 
 import sys
 import warnings
@@ -9,6 +9,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_only
 
+import src.callbacks
 import src.data
 import src.models
 import src.nets
@@ -21,7 +22,10 @@ from src.runs import RunOptions, new_run_dir, run_dir_of_checkpoint
 warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
 
 _DEFAULT_EXPERIMENT = {
-    "model": {"class_path": "src.models.ImageClassifier", "init_args": {"net": "src.nets.SmallCNN"}},
+    "model": {
+        "class_path": "src.models.ImageClassifier",
+        "init_args": {"net": "src.nets.SmallCNN"},
+    },
     "data": {"class_path": "src.data.DigitsDataModule"},
 }
 
@@ -32,9 +36,7 @@ class ResearchCLI(LightningCLI):
     def __init__(self, args=None, **kwargs):
         kwargs.setdefault("seed_everything_default", 42)
         kwargs.setdefault("auto_configure_optimizers", False)  # optimizers are model arguments
-        super().__init__(
-            subclass_mode_model=True, subclass_mode_data=True, args=args, **kwargs
-        )
+        super().__init__(subclass_mode_model=True, subclass_mode_data=True, args=args, **kwargs)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_class_arguments(RunOptions, "run")
@@ -44,7 +46,9 @@ class ResearchCLI(LightningCLI):
         parser.link_arguments("checkpoint.monitor", "early_stopping.monitor")
         parser.link_arguments("checkpoint.mode", "early_stopping.mode")
         # What the data decides, the model and its net read: nobody writes it twice.
-        parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
+        parser.link_arguments(
+            "data.num_classes", "model.init_args.num_classes", apply_on="instantiate"
+        )
         for key in ("num_classes", "input_shape"):
             parser.link_arguments(
                 f"data.{key}", f"model.init_args.net.init_args.{key}", apply_on="instantiate"
@@ -65,11 +69,15 @@ class ResearchCLI(LightningCLI):
                     "init_args": {"project": "lightning-research"},
                 },
                 "trainer.callbacks": [
-                    {"class_path": f"lightning.pytorch.callbacks.{name}", "init_args": init_args}
-                    for name, init_args in [
-                        ("LearningRateMonitor", {"logging_interval": "step"}),
-                        ("RichProgressBar", {}),
-                        ("RichModelSummary", {"max_depth": 2}),
+                    {"class_path": class_path, "init_args": init_args}
+                    for class_path, init_args in [
+                        (
+                            "lightning.pytorch.callbacks.LearningRateMonitor",
+                            {"logging_interval": "step"},
+                        ),
+                        ("lightning.pytorch.callbacks.RichProgressBar", {}),
+                        ("lightning.pytorch.callbacks.RichModelSummary", {"max_depth": 2}),
+                        ("src.callbacks.PredictionWriter", {}),
                     ]
                 ],
             }
@@ -81,7 +89,10 @@ class ResearchCLI(LightningCLI):
         self.run_dir = self._output_dir(config)
         config.trainer.default_root_dir = str(self.run_dir)
         config.checkpoint.dirpath = str(self.run_dir / "checkpoints")
-        config.trainer.logger = _point_loggers_at(config.trainer.logger, self.run_dir, config.run.name)
+        config.trainer.logger = _point_loggers_at(
+            config.trainer.logger, self.run_dir, config.run.name
+        )
+        config.trainer.callbacks = _drop_disabled_callbacks(config.trainer)
         _print(f"Run directory: {self.run_dir}")
 
     def _output_dir(self, config: Namespace) -> Path:
@@ -93,7 +104,11 @@ class ResearchCLI(LightningCLI):
 
     def after_fit(self) -> None:
         options = self.config.fit.run
-        if options.test_after_fit and not self.trainer.fast_dev_run and not self.trainer.interrupted:
+        if (
+            options.test_after_fit
+            and not self.trainer.fast_dev_run
+            and not self.trainer.interrupted
+        ):
             best = self.trainer.checkpoint_callback.best_model_path or None
             self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best)
         self._finish()
@@ -111,7 +126,8 @@ class ResearchCLI(LightningCLI):
         _print(f"Run directory: {self.run_dir}")
         wandb_dir = self.run_dir / "wandb"
         if rank_zero_only.rank == 0 and any(wandb_dir.glob("offline-run-*")):
-            _print(f"W&B ran offline; upload the run with: wandb sync {next(wandb_dir.glob('offline-run-*'))}")
+            offline_run = next(wandb_dir.glob("offline-run-*"))
+            _print(f"W&B ran offline; upload the run with: wandb sync {offline_run}")
 
 
 def _experiment_name(config: Namespace) -> str:
@@ -148,6 +164,17 @@ def _point_loggers_at(logger_config, run_dir: Path, name: str) -> list[Namespace
     return loggers
 
 
+def _drop_disabled_callbacks(trainer: Namespace) -> list:
+    """`--trainer.enable_progress_bar false` (or model summary) removes the default rich ones."""
+    disabled = set()
+    if trainer.enable_progress_bar is False:
+        disabled.add("RichProgressBar")
+    if trainer.enable_model_summary is False:
+        disabled.add("RichModelSummary")
+    callbacks = trainer.callbacks or []
+    return [c for c in callbacks if c.class_path.rsplit(".", 1)[-1] not in disabled]
+
+
 @rank_zero_only
 def _print(message: str) -> None:
     print(message, flush=True)
@@ -156,6 +183,20 @@ def _print(message: str) -> None:
 def main(args: list[str] | None = None) -> None:
     try:
         ResearchCLI(args=args)
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
+    except Exception as error:
+        cause = _usage_error_in(error)
+        if cause is None:
+            raise
+        print(f"error: {cause}", file=sys.stderr)
         sys.exit(2)
+
+
+def _usage_error_in(error: BaseException | None) -> UsageError | None:
+    """The user's mistake behind an error, also when jsonargparse or Lightning wrapped it."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, UsageError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None

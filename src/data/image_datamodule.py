@@ -1,12 +1,14 @@
 from pathlib import Path
 
 import torch
+from jsonargparse.typing import OpenUnitInterval, PositiveInt
 from lightning.pytorch import LightningDataModule
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from src.data.augment import random_crop, random_hflip
 from src.data.in_memory import InMemoryLoader
+from src.errors import UsageError
 
 
 class ImageDataModule(LightningDataModule):
@@ -42,8 +44,8 @@ class ImageDataModule(LightningDataModule):
     def __init__(
         self,
         data_dir: str | Path = "data",
-        batch_size: int = 128,
-        val_split: float = 0.1,
+        batch_size: PositiveInt = 128,
+        val_split: OpenUnitInterval = 0.1,
         split_seed: int = 42,
         augment: bool = False,
         in_memory: bool = True,
@@ -53,9 +55,9 @@ class ImageDataModule(LightningDataModule):
     ):
         super().__init__()
         if batch_size <= 0:
-            raise ValueError(f"data.batch_size must be positive, got {batch_size}")
+            raise UsageError(f"data.batch_size must be positive, got {batch_size}")
         if not 0 < val_split < 1:
-            raise ValueError(f"data.val_split must be between 0 and 1 (exclusive), got {val_split}")
+            raise UsageError(f"data.val_split must be between 0 and 1 (exclusive), got {val_split}")
         self.save_hyperparameters()
         self.data_dir = Path(data_dir)
         self.splits: dict[str, tuple[Tensor, Tensor]] = {}

@@ -56,7 +56,9 @@ class InMemoryLoader:
             order = torch.arange(n, device=device)
         if self.world_size > 1:
             total = self._num_samples() * self.world_size
-            order = torch.cat([order, order[: total - n]])  # pad by wrapping, like DistributedSampler
+            order = torch.cat(
+                [order, order[: total - n]]
+            )  # pad by wrapping, like DistributedSampler
             order = order[self.rank :: self.world_size]
         return order
 

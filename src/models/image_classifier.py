@@ -65,7 +65,10 @@ class ImageClassifier(LightningModule):
         loss = F.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
         metrics = getattr(self, f"{stage}_metrics")
         metrics.update(logits, y)
-        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True)
+        train = stage == "train"  # epoch-level val/test values are reduced across DDP ranks
+        self.log(
+            f"{stage}/loss", loss, on_step=train, on_epoch=True, prog_bar=True, sync_dist=not train
+        )
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage == "val")
         return loss
 
@@ -79,7 +82,7 @@ class ImageClassifier(LightningModule):
         if self.trainer.sanity_checking:  # a few batches of an untrained model are no "best"
             return
         self.val_acc_best.update(self.val_metrics["acc"].compute())
-        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
+        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True, sync_dist=True)
 
     def test_step(self, batch, batch_idx: int) -> None:
         self._shared_step(batch, "test")
@@ -99,4 +102,7 @@ class ImageClassifier(LightningModule):
             total = self.trainer.estimated_stepping_batches
             kwargs["total_steps"] = int(total if interval == "step" else self.trainer.max_epochs)
         scheduler = self.scheduler(optimizer, **kwargs)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": interval}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": interval},
+        }

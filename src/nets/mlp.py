@@ -3,7 +3,7 @@ import math
 from torch import Tensor, nn
 
 
-class MLP(nn.Module):
+class MLPNet(nn.Module):
     """Fully connected classifier on flattened inputs.
 
     Args:

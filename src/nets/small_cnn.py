@@ -36,7 +36,10 @@ class SmallCNN(nn.Module):
             in_ch = out_ch
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(in_ch, num_classes)
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Dropout(dropout),
+            nn.Linear(in_ch, num_classes),
         )
 
     def forward(self, x: Tensor) -> Tensor:

@@ -31,6 +31,8 @@ class WarmupCosine(LambdaLR):
             if step < warmup:
                 return (step + 1) / warmup
             progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
-            return final_lr_fraction + (1 - final_lr_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
+            return final_lr_fraction + (1 - final_lr_fraction) * 0.5 * (
+                1 + math.cos(math.pi * progress)
+            )
 
         super().__init__(optimizer, factor)

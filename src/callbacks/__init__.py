@@ -1,0 +1,5 @@
+"""Callbacks the configs can add under `trainer.callbacks`."""
+
+from src.callbacks.prediction_writer import PredictionWriter
+
+__all__ = ["PredictionWriter"]

@@ -1,0 +1,69 @@
+"""Shared fixtures: small datasets written in their real on-disk formats, and a CLI runner."""
+
+import gzip
+import re
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from src.cli import main
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Write an array in the MNIST idx format (big-endian header, uint8 data), plus its .gz."""
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    payload = header + array.astype(np.uint8).tobytes()
+    path.write_bytes(payload)
+    with gzip.open(path.with_name(path.name + ".gz"), "wb") as f:
+        f.write(payload)
+
+
+def make_mnist_like(root: Path, name: str, n_train: int = 256, n_test: int = 64) -> Path:
+    """`<root>/<name>/raw/` in torchvision's layout; class c is a bright bar at rows 2c+2, 2c+3."""
+    raw = root / name / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = rng.integers(0, 10, n)
+        images = rng.integers(0, 60, (n, 28, 28))
+        for i, label in enumerate(labels):
+            images[i, 2 + 2 * label : 4 + 2 * label, 4:24] = 255
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
+    return root
+
+
+@pytest.fixture(scope="session")
+def mnist_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("data")
+    make_mnist_like(root, "MNIST")
+    make_mnist_like(root, "FashionMNIST")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _no_wandb_credentials(monkeypatch, tmp_path):
+    """Tests never log in to W&B: no key, no ~/.netrc, offline chosen by the code itself."""
+    for var in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_SILENT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
+
+
+# Quiet, fast runs: no progress bar or summary, two batches per split, no W&B.
+FAST = [
+    "--config", "configs/presets/debug.yaml",
+    "--trainer.enable_progress_bar", "false",
+    "--trainer.enable_model_summary", "false",
+]  # fmt: skip
+
+
+def run_cli(args: list[str], capsys) -> tuple[Path, str]:
+    """Run `python -m src <args>` in-process; return the run directory it printed and stdout."""
+    main(args)
+    out = capsys.readouterr().out
+    dirs = re.findall(r"^Run directory: (.+)$", out, flags=re.M)
+    assert dirs, out
+    return Path(dirs[-1]), out

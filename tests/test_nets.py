@@ -1,0 +1,23 @@
+import pytest
+import torch
+
+from src.nets import MLPNet, SmallCNN
+
+
+@pytest.mark.parametrize("net_class", [MLPNet, SmallCNN])
+@pytest.mark.parametrize("input_shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32)])
+def test_forward_shape_and_finite(net_class, input_shape):
+    net = net_class(input_shape=input_shape, num_classes=7)
+    logits = net(torch.randn(4, *input_shape))
+    assert logits.shape == (4, 7)
+    assert torch.isfinite(logits).all()
+
+
+def test_sizes_are_configurable():
+    small = SmallCNN(channels=[8, 16])
+    large = SmallCNN(channels=[32, 64, 128])
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(small) < count(large)
+    assert [
+        m.out_features for m in MLPNet(hidden_dims=[64, 32]).modules() if hasattr(m, "out_features")
+    ] == [64, 32, 10]
