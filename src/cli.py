@@ -7,6 +7,7 @@ from pathlib import Path
 from jsonargparse import Namespace
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 import src.callbacks
@@ -14,6 +15,7 @@ import src.data
 import src.models
 import src.nets
 import src.optim  # noqa: F401 - registers the short class names (`SmallCNN`, `MNISTDataModule`...)
+from src.callbacks import SaveConfigToLoggers
 from src.errors import UsageError
 from src.loggers.wandb_mode import choose_wandb_mode
 from src.runs import RunOptions, new_run_dir, run_dir_of_checkpoint
@@ -36,6 +38,7 @@ class ResearchCLI(LightningCLI):
     def __init__(self, args=None, **kwargs):
         kwargs.setdefault("seed_everything_default", 42)
         kwargs.setdefault("auto_configure_optimizers", False)  # optimizers are model arguments
+        kwargs.setdefault("save_config_callback", SaveConfigToLoggers)
         super().__init__(subclass_mode_model=True, subclass_mode_data=True, args=args, **kwargs)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -64,6 +67,8 @@ class ResearchCLI(LightningCLI):
                 "early_stopping.patience": 5,
                 "trainer.max_epochs": 10,
                 "trainer.log_every_n_steps": 10,
+                # SaveConfigToLoggers logs the nested config; not also the flat hparams dicts.
+                "trainer.enable_autolog_hparams": False,
                 "trainer.logger": {
                     "class_path": "lightning.pytorch.loggers.WandbLogger",
                     "init_args": {"project": "lightning-research"},
@@ -123,6 +128,11 @@ class ResearchCLI(LightningCLI):
         self._finish()
 
     def _finish(self) -> None:
+        for logger in self.trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                # Closes the record now: an in-process caller (a test, a notebook) may start
+                # another run, which WandbLogger would otherwise append to this one.
+                logger.experiment.finish()
         _print(f"Run directory: {self.run_dir}")
         wandb_dir = self.run_dir / "wandb"
         if rank_zero_only.rank == 0 and any(wandb_dir.glob("offline-run-*")):
