@@ -83,6 +83,10 @@ class ResearchCLI(LightningCLI):
                         ("lightning.pytorch.callbacks.RichProgressBar", {}),
                         ("lightning.pytorch.callbacks.RichModelSummary", {"max_depth": 2}),
                         ("src.callbacks.PredictionWriter", {}),
+                        ("src.callbacks.Throughput", {}),
+                        ("src.callbacks.ValidationPredictions", {}),
+                        ("src.callbacks.TrainingCurves", {}),
+                        ("src.callbacks.RunSummary", {}),
                     ]
                 ],
             }
