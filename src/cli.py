@@ -71,7 +71,7 @@ class ResearchCLI(LightningCLI):
                 "trainer.enable_autolog_hparams": False,
                 "trainer.logger": {
                     "class_path": "lightning.pytorch.loggers.WandbLogger",
-                    "init_args": {"project": "lightning-research"},
+                    "init_args": {"project": "lightning-research", "log_model": True},
                 },
                 "trainer.callbacks": [
                     {"class_path": class_path, "init_args": init_args}
@@ -164,6 +164,10 @@ def _point_loggers_at(logger_config, run_dir: Path, name: str) -> list[Namespace
         if kind == "WandbLogger":
             offline = choose_wandb_mode() != "online"
             logger.init_args.offline = offline
+            if offline and logger.init_args.get("log_model"):
+                # WandbLogger refuses log_model offline: there is nowhere to upload to.
+                logger.init_args.log_model = False
+                _print(f"W&B is offline: checkpoints stay in {run_dir}/checkpoints, not uploaded")
             logger.init_args.name = logger.init_args.get("name") or f"{name}/{run_dir.name}"
         elif kind in ("CSVLogger", "TensorBoardLogger"):
             logger.init_args.name = ""
