@@ -170,8 +170,10 @@ def _point_loggers_at(logger_config, run_dir: Path, name: str) -> list[Namespace
                 _print(f"W&B is offline: checkpoints stay in {run_dir}/checkpoints, not uploaded")
             logger.init_args.name = logger.init_args.get("name") or f"{name}/{run_dir.name}"
         elif kind in ("CSVLogger", "TensorBoardLogger"):
+            # Straight into the run directory: the trainer's log_dir, where config.yaml goes, is
+            # the first logger's, and TensorBoard finds the events of every run under logs/.
             logger.init_args.name = ""
-            logger.init_args.version = "" if kind == "CSVLogger" else "tensorboard"
+            logger.init_args.version = ""
     if not any(logger.class_path.endswith(".CSVLogger") for logger in loggers):
         loggers.append(
             Namespace(
