@@ -10,9 +10,11 @@ from types import SimpleNamespace
 import pytest
 import torch
 import yaml
+from jsonargparse import Namespace
 from wandb.sdk.launch.sweeps.utils import create_sweep_command_args
 
 from src.callbacks import ValidationPredictions
+from src.cli import main
 from tests.conftest import FAST, run_cli
 
 SWEEPS = sorted(Path("configs/sweeps").glob("*.yaml"))
@@ -174,14 +176,28 @@ def test_a_sampled_sweep_trial_runs_and_logs_the_sweep_metric(sweep_file, tmp_pa
         assert node == pytest.approx(value)
 
 
-def test_a_crashing_sweep_trial_exits_nonzero_with_a_clear_error(tmp_path):
+def test_a_crashing_sweep_trial_exits_nonzero_with_a_clear_error(tmp_path, capsys):
     sweep = yaml.safe_load(SWEEPS[0].read_text())
     command = agent_command(sweep, {"data.batch_size": 0})  # a value no trial can run with
-    trial = subprocess.run(
-        [*command, "--run.root", str(tmp_path)], capture_output=True, text=True, timeout=120
-    )
-    assert trial.returncode == 2  # the agent marks the trial failed and starts the next one
-    assert "error: " in trial.stderr and "batch_size" in trial.stderr and "v>0" in trial.stderr
-    assert "Traceback" not in trial.stderr
+    with pytest.raises(SystemExit) as trial:  # in-process: what the agent's subprocess would do
+        main([*command[3:], "--run.root", str(tmp_path)])
+    assert trial.value.code == 2  # the agent marks the trial failed and starts the next one
+    err = capsys.readouterr().err
+    assert "error: " in err and "batch_size" in err and "v>0" in err
     # Each trial is its own process and run directory: nothing is left behind for the next one.
     assert not list(tmp_path.rglob("*.ckpt"))
+
+
+@pytest.mark.parametrize("mode", ["online", "offline"])
+def test_checkpoints_go_to_wandb_online_and_stay_local_offline(mode, monkeypatch, capsys):
+    import src.cli
+
+    monkeypatch.setattr(src.cli, "choose_wandb_mode", lambda: mode)
+    wandb_logger = Namespace(
+        class_path="lightning.pytorch.loggers.WandbLogger", init_args=Namespace(log_model=True)
+    )
+    loggers = src.cli._point_loggers_at(wandb_logger, Path("logs/x/run"), "x")
+    assert loggers[0].init_args.log_model is (mode == "online")
+    assert loggers[0].init_args.offline is (mode == "offline")
+    said = capsys.readouterr().out.count("checkpoints stay in logs/x/run/checkpoints")
+    assert said == (mode == "offline")
