@@ -43,7 +43,8 @@ class ValidationPredictions(Callback):
         self.targets.append(targets.cpu())
         self.preds.append(preds.cpu())
         batch_rows = (images, targets, preds, confidences)
-        self.samples = _first(_cat(self.samples, batch_rows), self.num_samples)
+        if self.samples is None or len(self.samples[0]) < self.num_samples:
+            self.samples = _first(_cat(self.samples, batch_rows), self.num_samples)
         wrong = preds != targets
         mistakes = _cat(self.mistakes, tuple(t[wrong] for t in batch_rows))
         self.mistakes = _most_confident(mistakes, self.num_mistakes)  # only k kept per batch
