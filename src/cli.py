@@ -7,6 +7,7 @@ from pathlib import Path
 from jsonargparse import Namespace
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 import src.callbacks
@@ -14,6 +15,7 @@ import src.data
 import src.models
 import src.nets
 import src.optim  # noqa: F401 - registers the short class names (`SmallCNN`, `MNISTDataModule`...)
+from src.callbacks import SaveConfigToLoggers
 from src.errors import UsageError
 from src.loggers.wandb_mode import choose_wandb_mode
 from src.runs import RunOptions, new_run_dir, run_dir_of_checkpoint
@@ -36,6 +38,7 @@ class ResearchCLI(LightningCLI):
     def __init__(self, args=None, **kwargs):
         kwargs.setdefault("seed_everything_default", 42)
         kwargs.setdefault("auto_configure_optimizers", False)  # optimizers are model arguments
+        kwargs.setdefault("save_config_callback", SaveConfigToLoggers)
         super().__init__(subclass_mode_model=True, subclass_mode_data=True, args=args, **kwargs)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -64,9 +67,11 @@ class ResearchCLI(LightningCLI):
                 "early_stopping.patience": 5,
                 "trainer.max_epochs": 10,
                 "trainer.log_every_n_steps": 10,
+                # SaveConfigToLoggers logs the nested config; not also the flat hparams dicts.
+                "trainer.enable_autolog_hparams": False,
                 "trainer.logger": {
                     "class_path": "lightning.pytorch.loggers.WandbLogger",
-                    "init_args": {"project": "lightning-research"},
+                    "init_args": {"project": "lightning-research", "log_model": True},
                 },
                 "trainer.callbacks": [
                     {"class_path": class_path, "init_args": init_args}
@@ -78,6 +83,10 @@ class ResearchCLI(LightningCLI):
                         ("lightning.pytorch.callbacks.RichProgressBar", {}),
                         ("lightning.pytorch.callbacks.RichModelSummary", {"max_depth": 2}),
                         ("src.callbacks.PredictionWriter", {}),
+                        ("src.callbacks.Throughput", {}),
+                        ("src.callbacks.ValidationPredictions", {}),
+                        ("src.callbacks.TrainingCurves", {}),
+                        ("src.callbacks.RunSummary", {}),
                     ]
                 ],
             }
@@ -123,6 +132,11 @@ class ResearchCLI(LightningCLI):
         self._finish()
 
     def _finish(self) -> None:
+        for logger in self.trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                # Closes the record now: an in-process caller (a test, a notebook) may start
+                # another run, which WandbLogger would otherwise append to this one.
+                logger.experiment.finish()
         _print(f"Run directory: {self.run_dir}")
         wandb_dir = self.run_dir / "wandb"
         if rank_zero_only.rank == 0 and any(wandb_dir.glob("offline-run-*")):
@@ -150,10 +164,16 @@ def _point_loggers_at(logger_config, run_dir: Path, name: str) -> list[Namespace
         if kind == "WandbLogger":
             offline = choose_wandb_mode() != "online"
             logger.init_args.offline = offline
+            if offline and logger.init_args.get("log_model"):
+                # WandbLogger refuses log_model offline: there is nowhere to upload to.
+                logger.init_args.log_model = False
+                _print(f"W&B is offline: checkpoints stay in {run_dir}/checkpoints, not uploaded")
             logger.init_args.name = logger.init_args.get("name") or f"{name}/{run_dir.name}"
         elif kind in ("CSVLogger", "TensorBoardLogger"):
+            # Straight into the run directory: the trainer's log_dir, where config.yaml goes, is
+            # the first logger's, and TensorBoard finds the events of every run under logs/.
             logger.init_args.name = ""
-            logger.init_args.version = "" if kind == "CSVLogger" else "tensorboard"
+            logger.init_args.version = ""
     if not any(logger.class_path.endswith(".CSVLogger") for logger in loggers):
         loggers.append(
             Namespace(

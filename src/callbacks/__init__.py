@@ -1,5 +1,17 @@
 """Callbacks the configs can add under `trainer.callbacks`."""
 
 from src.callbacks.prediction_writer import PredictionWriter
+from src.callbacks.run_summary import RunSummary
+from src.callbacks.save_config import SaveConfigToLoggers
+from src.callbacks.throughput import Throughput
+from src.callbacks.training_curves import TrainingCurves
+from src.callbacks.validation_predictions import ValidationPredictions
 
-__all__ = ["PredictionWriter"]
+__all__ = [
+    "PredictionWriter",
+    "RunSummary",
+    "SaveConfigToLoggers",
+    "Throughput",
+    "TrainingCurves",
+    "ValidationPredictions",
+]

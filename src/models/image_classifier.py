@@ -15,7 +15,8 @@ class ImageClassifier(LightningModule):
     """Multi-class image classification around an injected `net`.
 
     Logs `{train,val,test}/loss`, `/acc` and `/f1` (macro), and `val/acc_best`, the best validation
-    accuracy so far. `predict_step` returns class probabilities and predicted labels.
+    accuracy so far. `validation_step` returns the logits for the review callbacks (predictions
+    table, confusion matrix). `predict_step` returns class probabilities and predicted labels.
 
     Args:
         net: The network mapping images (B, C, H, W) to logits (B, num_classes).
@@ -59,7 +60,7 @@ class ImageClassifier(LightningModule):
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
 
-    def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+    def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str) -> dict[str, Tensor]:
         x, y = batch
         logits = self(x)
         loss = F.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
@@ -70,13 +71,13 @@ class ImageClassifier(LightningModule):
             f"{stage}/loss", loss, on_step=train, on_epoch=True, prog_bar=True, sync_dist=not train
         )
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage == "val")
-        return loss
+        return {"loss": loss, "logits": logits.detach()}  # logits: for the review callbacks
 
-    def training_step(self, batch, batch_idx: int) -> Tensor:
+    def training_step(self, batch, batch_idx: int) -> dict[str, Tensor]:
         return self._shared_step(batch, "train")
 
-    def validation_step(self, batch, batch_idx: int) -> None:
-        self._shared_step(batch, "val")
+    def validation_step(self, batch, batch_idx: int) -> dict[str, Tensor]:
+        return self._shared_step(batch, "val")
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:  # a few batches of an untrained model are no "best"

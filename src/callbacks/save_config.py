@@ -1,0 +1,29 @@
+from pathlib import Path
+
+import yaml
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.cli import SaveConfigCallback
+from lightning.pytorch.loggers import WandbLogger
+
+
+class SaveConfigToLoggers(SaveConfigCallback):
+    """Writes `config.yaml` into the run directory and gives every logger the same nested config.
+
+    W&B records it as the run's config, nested as in the YAML (`model`, `data`, `trainer`, ...),
+    and keeps the file itself as a `config` artifact of the run; CSV and TensorBoard store it as
+    their hyperparameters. The CLI turns off Lightning's own logging of the flat
+    `save_hyperparameters` dicts (`trainer.enable_autolog_hparams`), which would duplicate it.
+    """
+
+    def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        config = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
+        config.pop("config", None)  # the paths of the --config files, not settings
+        for logger in trainer.loggers:
+            logger.log_hyperparams(config)
+            if isinstance(logger, WandbLogger):
+                import wandb  # imported here: keeps CLI start-up fast
+
+                run = logger.experiment
+                artifact = wandb.Artifact(f"config-{run.id}", type="config")
+                artifact.add_file(str(Path(trainer.log_dir or ".") / self.config_filename))
+                run.log_artifact(artifact)

@@ -1,0 +1,10 @@
+"""Matplotlib figures of a run, written as PNG files so any logger's users can see them.
+
+matplotlib is imported inside each function: importing this package stays cheap.
+"""
+
+from src.plots.confusion_matrix import plot_confusion_matrix
+from src.plots.curves import plot_curves
+from src.plots.predictions_grid import plot_predictions_grid
+
+__all__ = ["plot_confusion_matrix", "plot_curves", "plot_predictions_grid"]
