@@ -18,8 +18,9 @@ class ResumableCheckpoint(ModelCheckpoint):
       `best.ckpt` improved, which leaves a stale `last.ckpt` and a resume that redoes epochs.
     - `last_every_n_train_steps` also writes `last.ckpt` mid-epoch, so a killed run loses at most
       that many steps; `best.ckpt` is still chosen at validation time only.
+    - The training loader's position inside the epoch is restored (see `on_train_start`).
     - The global RNG states (torch, CUDA, numpy, Python) travel in the checkpoint and are put back
-      just before the first resumed batch, so dropout and augmentation draw what an uninterrupted
+      when training restarts, so dropout and augmentation draw what an uninterrupted
       run would have drawn.
 
     Args:
@@ -90,7 +91,14 @@ class ResumableCheckpoint(ModelCheckpoint):
         self._rng_states_to_restore = state_dict.pop("rng_states", None)
         super().load_state_dict(state_dict)
 
-    def on_train_batch_start(self, trainer: Trainer, pl_module, batch, batch_idx) -> None:
+    def on_train_start(self, trainer: Trainer, pl_module) -> None:
+        # Lightning restores a resumable loader's position only in its first `setup_data`, but a
+        # schedule's `estimated_stepping_batches` runs that before the checkpoint's loop state is
+        # read, so the position would be dropped and a mid-epoch resume would replay the epoch.
+        fit_loop = trainer.fit_loop
+        if fit_loop._combined_loader_states_to_load and fit_loop._combined_loader is not None:
+            fit_loop._load_combined_loader_states()
+        # Here, not at the first batch: augmentation draws from the RNG before that hook runs.
         if self._rng_states_to_restore is not None:
             _set_rng_states(self._rng_states_to_restore)
             self._rng_states_to_restore = None
