@@ -1,7 +1,6 @@
 """Checking a checkpoint before a run uses it: it exists, is whole, is safe and fits the model."""
 
 import pickle
-import zipfile
 from pathlib import Path
 
 import torch
@@ -25,21 +24,22 @@ def load_checkpoint(path: str | Path, weights_only: bool = True) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=weights_only)
     except pickle.UnpicklingError as error:
-        if not weights_only:
-            raise UsageError(
-                f"checkpoint {path} is not a valid checkpoint file ({error})"
-            ) from None
         first = str(error).strip().splitlines()[0]
-        raise UsageError(
-            f"checkpoint {path} holds more than tensors and plain values and was not loaded "
-            f"({first}); only if you trust its source, pass --weights_only false"
-        ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UsageError(
-            f"checkpoint {path} is truncated or corrupt ({first}): use another checkpoint, "
-            "e.g. the run's best.ckpt or last.ckpt"
-        ) from None
+        if weights_only and "Weights only load failed" in first:
+            raise UsageError(
+                f"checkpoint {path} holds more than tensors and plain values and was not loaded "
+                f"(it could run code); only if you trust its source, pass --weights_only false"
+            ) from None
+        raise _corrupt(path, first) from None
+    except Exception as error:  # torch's many ways of reporting a torn zip or a non-checkpoint
+        raise _corrupt(path, str(error).strip().splitlines()[0] or type(error).__name__) from None
+
+
+def _corrupt(path: Path, reason: str) -> UsageError:
+    return UsageError(
+        f"checkpoint {path} is truncated or corrupt ({reason}): use another checkpoint, "
+        "e.g. the run's best.ckpt or last.ckpt"
+    )
 
 
 def check_checkpoint(path: str | None, model: nn.Module, weights_only: bool = True) -> None:

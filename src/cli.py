@@ -6,6 +6,7 @@ import warnings
 from pathlib import Path
 
 import torch
+import yaml
 from jsonargparse import Namespace
 from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
@@ -17,7 +18,7 @@ import src.models
 import src.nets
 import src.optim  # noqa: F401 - registers the short class names (`SmallCNN`, `MNISTDataModule`...)
 from src.callbacks.resumable_checkpoint import ResumableCheckpoint
-from src.checkpoint_loading import check_checkpoint
+from src.checkpoint_loading import check_checkpoint, load_checkpoint
 from src.errors import UsageError, one_line_error
 from src.loggers.wandb_mode import choose_wandb_mode
 from src.runs import RunOptions, new_run_dir, resolve_resume, run_dir_of_checkpoint, wandb_run_id
@@ -43,8 +44,18 @@ class ResearchCLI(LightningCLI):
         # Parser errors raise instead of printing usage, so main() can print them as one line.
         no_exit = {"exit_on_error": False}
         kwargs.setdefault("parser_kwargs", {**no_exit, **{c: no_exit for c in self.subcommands()}})
+        _check_yaml_syntax(sys.argv[1:] if args is None else args)
         self.resume_dir, args = _with_resumed_config(args)
         super().__init__(subclass_mode_model=True, subclass_mode_data=True, args=args, **kwargs)
+
+    def _parse_ckpt_path(self) -> None:
+        # Lightning reads the checkpoint's hyperparameters here, first: fail clearly before that
+        # on a missing, truncated or unsafe file.
+        config = self.config.get(self.config.get("subcommand") or "")
+        path = config.get("ckpt_path") if config else None
+        if path and str(path) not in ("last", "hpc", "registry") and "://" not in str(path):
+            load_checkpoint(path, weights_only=config.get("weights_only") is not False)
+        super()._parse_ckpt_path()
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_class_arguments(RunOptions, "run")
@@ -176,6 +187,20 @@ def _with_resumed_config(args: list[str] | None) -> tuple[Path | None, list[str]
         raise UsageError("--run.resume continues training: use it with `fit`")
     run_dir = resolve_resume(resume, _option_value(argv, "--run.root") or "logs")
     return run_dir, [argv[0], "--config", str(run_dir / "config.yaml"), *argv[1:]]
+
+
+def _check_yaml_syntax(argv: list[str]) -> None:
+    """jsonargparse reports broken YAML without the file's name: name it."""
+    for i, arg in enumerate(argv[:-1]):
+        path = Path(argv[i + 1])
+        if arg == "--config" and path.is_file():
+            try:
+                yaml.safe_load(path.read_text())
+            except yaml.YAMLError as error:
+                mark = getattr(error, "problem_mark", None)
+                where = f" at line {mark.line + 1}" if mark else ""
+                problem = getattr(error, "problem", None) or "syntax error"
+                raise UsageError(f"{path} is not valid YAML ({problem}{where}): fix it") from None
 
 
 def _option_value(argv: list[str], option: str) -> str | None:
