@@ -29,6 +29,7 @@ def _ckpt(run_dir: Path, name: str = "last.ckpt") -> dict:
 
 
 def test_one_flag_resume_continues_the_same_run_and_wandb_run(tmp_path, capsys):
+    wandb.finish()  # an earlier in-process test may have left its W&B run open
     first = ["fit", *FAST, "--trainer.logger", "WandbLogger", "--trainer.limit_train_batches", "4",
              "--run.test_after_fit", "false", "--run.root", str(tmp_path)]  # fmt: skip
     run_dir, _ = run_cli(first, capsys)
@@ -96,7 +97,6 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(kill_after_step, tmp_pat
         [sys.executable, "-m", "src", "fit", *EXACT, "--run.root", str(root)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    (last,) = [None]
     try:
         deadline = time.monotonic() + 120
         while not (found := list(root.glob("*/*/checkpoints"))) and time.monotonic() < deadline:
@@ -115,10 +115,10 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(kill_after_step, tmp_pat
     assert a["global_step"] == b["global_step"] == 30 and a["epoch"] == b["epoch"]
     for key, tensor in a["state_dict"].items():
         assert torch.equal(tensor, b["state_dict"][key]), key
-    assert _ckpt(straight, "best.ckpt")["state_dict"].keys() == a["state_dict"].keys()
-    for name in ("best.ckpt",):
-        for key, tensor in _ckpt(straight, name)["state_dict"].items():
-            assert torch.equal(tensor, _ckpt(resumed, name)["state_dict"][key]), (name, key)
+    best_a, best_b = _ckpt(straight, "best.ckpt"), _ckpt(resumed, "best.ckpt")
+    assert best_a["global_step"] == best_b["global_step"]  # the best-checkpoint state survived
+    for key, tensor in best_a["state_dict"].items():
+        assert torch.equal(tensor, best_b["state_dict"][key]), key
     test_acc = [
         [float(r["test/acc"]) for r in csv.DictReader((d / "metrics.csv").open()) if r["test/acc"]]
         for d in (straight, resumed)
@@ -144,9 +144,8 @@ while True:
 
 
 def test_a_kill_during_checkpoint_writes_never_leaves_a_truncated_file(tmp_path):
-    target, torn_temp_files = tmp_path / "last.ckpt", 0
-    rng = random.Random(0)
-    for _ in range(6):
+    target, rng = tmp_path / "last.ckpt", random.Random(0)
+    for _ in range(3):  # each round costs a process start; `-m slow` users can raise this
         proc = subprocess.Popen(
             [sys.executable, "-c", _WRITER, str(target)],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
@@ -155,15 +154,8 @@ def test_a_kill_during_checkpoint_writes_never_leaves_a_truncated_file(tmp_path)
         time.sleep(rng.uniform(0.0, 0.4))
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        checkpoint = torch.load(target, weights_only=True)
-        assert torch.all(checkpoint["weights"] == checkpoint["i"])  # complete and consistent
-        temp = tmp_path / ".last.ckpt.tmp"
-        if temp.exists():
-            try:
-                torch.load(temp, weights_only=True)
-            except Exception:
-                torn_temp_files += 1  # the kill did land mid-write: only the temp file is torn
-    assert not list(tmp_path.glob("*.ckpt.tmp")) or torn_temp_files >= 0
+        checkpoint = torch.load(target, weights_only=True)  # never torn: loads completely
+        assert torch.all(checkpoint["weights"] == checkpoint["i"])
 
 
 def test_a_stopped_run_without_a_checkpoint_cannot_be_resumed(tmp_path, capsys):
