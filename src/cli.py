@@ -229,6 +229,10 @@ def _check_hardware(trainer: Namespace) -> None:
             f"--trainer.precision {precision} is not supported on the CPU: "
             "use bf16-mixed (or 32-true)"
         )
+    if accelerator == "cpu" and trainer.get("sync_batchnorm"):
+        raise UsageError(
+            "--trainer.sync_batchnorm works on GPUs only: pass --trainer.sync_batchnorm false"
+        )
     if isinstance(devices, str) and devices.isdigit():
         devices = int(devices)
     if not isinstance(devices, int) or isinstance(devices, bool) or devices < 1:

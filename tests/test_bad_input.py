@@ -91,6 +91,8 @@ CASES = [
     ("gpu without a gpu", ["--trainer.accelerator", "gpu"], ["no GPU", "accelerator cpu"]),
     ("precision the cpu lacks", ["--trainer.accelerator", "cpu", "--trainer.precision", "16-true"],
      ["16-true", "bf16-mixed"]),
+    ("sync batch norm on cpu", ["--trainer.accelerator", "cpu", "--trainer.sync_batchnorm", "true"],
+     ["sync_batchnorm", "false"]),
     ("non-finite loss", ["--model.optimizer", "SGD", "--model.optimizer.lr", "1e30",
                          "--model.scheduler", "null", "--trainer.limit_train_batches", "4"],
      ["loss became", "at step", "learning rate"]),
