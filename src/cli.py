@@ -1,11 +1,14 @@
 """The command line: `python -m src fit|validate|test|predict [--config x.yaml] [--a.b value]`."""
 
+import os
 import sys
 import warnings
 from pathlib import Path
 
+import torch
+import yaml
 from jsonargparse import Namespace
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
@@ -15,10 +18,11 @@ import src.data
 import src.models
 import src.nets
 import src.optim  # noqa: F401 - registers the short class names (`SmallCNN`, `MNISTDataModule`...)
-from src.callbacks import SaveConfigToLoggers
-from src.errors import UsageError
+from src.callbacks import ResumableCheckpoint, SaveConfigToLoggers
+from src.checkpoint_loading import check_checkpoint, load_checkpoint
+from src.errors import UsageError, one_line_error
 from src.loggers.wandb_mode import choose_wandb_mode
-from src.runs import RunOptions, new_run_dir, run_dir_of_checkpoint
+from src.runs import RunOptions, new_run_dir, resolve_resume, run_dir_of_checkpoint, wandb_run_id
 
 # The CSV logger shares the run directory with config.yaml and wandb/ on purpose.
 warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
@@ -39,11 +43,25 @@ class ResearchCLI(LightningCLI):
         kwargs.setdefault("seed_everything_default", 42)
         kwargs.setdefault("auto_configure_optimizers", False)  # optimizers are model arguments
         kwargs.setdefault("save_config_callback", SaveConfigToLoggers)
+        # Parser errors raise instead of printing usage, so main() can print them as one line.
+        no_exit = {"exit_on_error": False}
+        kwargs.setdefault("parser_kwargs", {**no_exit, **{c: no_exit for c in self.subcommands()}})
+        _check_yaml_syntax(sys.argv[1:] if args is None else args)
+        self.resume_dir, args = _with_resumed_config(args)
         super().__init__(subclass_mode_model=True, subclass_mode_data=True, args=args, **kwargs)
+
+    def _parse_ckpt_path(self) -> None:
+        # Lightning reads the checkpoint's hyperparameters here, first: fail clearly before that
+        # on a missing, truncated or unsafe file.
+        config = self.config.get(self.config.get("subcommand") or "")
+        path = config.get("ckpt_path") if config else None
+        if path and str(path) not in ("last", "hpc", "registry") and "://" not in str(path):
+            load_checkpoint(path, weights_only=config.get("weights_only") is not False)
+        super()._parse_ckpt_path()
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_class_arguments(RunOptions, "run")
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(ResumableCheckpoint, "checkpoint")
         parser.add_lightning_class_args(EarlyStopping, "early_stopping")
         # One monitored metric, written once, for checkpointing and early stopping alike.
         parser.link_arguments("checkpoint.monitor", "early_stopping.monitor")
@@ -87,6 +105,7 @@ class ResearchCLI(LightningCLI):
                         ("src.callbacks.ValidationPredictions", {}),
                         ("src.callbacks.TrainingCurves", {}),
                         ("src.callbacks.RunSummary", {}),
+                        ("src.callbacks.StopOnNonFiniteLoss", {}),
                     ]
                 ],
             }
@@ -95,11 +114,24 @@ class ResearchCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         config.run.name = config.run.name or _experiment_name(config)
-        self.run_dir = self._output_dir(config)
+        if config.get("weights_only") is None:
+            config.weights_only = True  # full pickle (runs code) only with --weights_only false
+        if config.weights_only is False:
+            warnings.warn(
+                "--weights_only false: loading the checkpoint can run code stored in it",
+                stacklevel=2,
+            )
+        _check_hardware(config.trainer)
+        self.run_dir = self.resume_dir or self._output_dir(config)
+        if self.resume_dir:
+            config.ckpt_path = str(self.resume_dir / "checkpoints" / "last.ckpt")
+            # config.yaml stays the run's original config; each resume saves its own beside it
+            n = len(list(self.resume_dir.glob("config.resume-*.yaml"))) + 1
+            self.save_config_kwargs["config_filename"] = f"config.resume-{n}.yaml"
         config.trainer.default_root_dir = str(self.run_dir)
         config.checkpoint.dirpath = str(self.run_dir / "checkpoints")
         config.trainer.logger = _point_loggers_at(
-            config.trainer.logger, self.run_dir, config.run.name
+            config.trainer.logger, self.run_dir, config.run.name, wandb_run_id(self.run_dir)
         )
         config.trainer.callbacks = _drop_disabled_callbacks(config.trainer)
         _print(f"Run directory: {self.run_dir}")
@@ -110,6 +142,12 @@ class ResearchCLI(LightningCLI):
         if self.subcommand != "fit" and run_dir is not None:
             return new_run_dir(run_dir / self.subcommand)
         return new_run_dir(Path(config.run.root) / config.run.name)
+
+    def _check_checkpoint(self) -> None:
+        config = self.config[self.subcommand]
+        check_checkpoint(config.ckpt_path, self.model, config.weights_only)
+
+    before_fit = before_validate = before_test = before_predict = _check_checkpoint
 
     def after_fit(self) -> None:
         options = self.config.fit.run
@@ -139,9 +177,10 @@ class ResearchCLI(LightningCLI):
                 logger.experiment.finish()
         _print(f"Run directory: {self.run_dir}")
         wandb_dir = self.run_dir / "wandb"
-        if rank_zero_only.rank == 0 and any(wandb_dir.glob("offline-run-*")):
-            offline_run = next(wandb_dir.glob("offline-run-*"))
-            _print(f"W&B ran offline; upload the run with: wandb sync {offline_run}")
+        offline_runs = sorted(wandb_dir.glob("offline-run-*"))
+        if offline_runs:  # one per process that logged to the run: resumes add more
+            target = offline_runs[0] if len(offline_runs) == 1 else wandb_dir / "offline-run-*"
+            _print(f"W&B ran offline; upload the run with: wandb sync {target}")
 
 
 def _experiment_name(config: Namespace) -> str:
@@ -152,8 +191,86 @@ def _experiment_name(config: Namespace) -> str:
     return config.data.class_path.rsplit(".", 1)[-1].removesuffix("DataModule").lower()
 
 
-def _point_loggers_at(logger_config, run_dir: Path, name: str) -> list[Namespace]:
-    """Write every logger's files into the run directory, and always a `metrics.csv` there too."""
+def _with_resumed_config(args: list[str] | None) -> tuple[Path | None, list[str] | None]:
+    """`fit --run.resume <run>`: the run directory, and the args with its config.yaml first."""
+    argv = sys.argv[1:] if args is None else list(args)
+    resume = _option_value(argv, "--run.resume")
+    if resume is None:
+        return None, args
+    if not argv or argv[0] != "fit":
+        raise UsageError("--run.resume continues training: use it with `fit`")
+    run_dir = resolve_resume(resume, _option_value(argv, "--run.root") or "logs")
+    return run_dir, [argv[0], "--config", str(run_dir / "config.yaml"), *argv[1:]]
+
+
+def _check_yaml_syntax(argv: list[str]) -> None:
+    """jsonargparse reports broken YAML without the file's name: name it."""
+    for i, arg in enumerate(argv[:-1]):
+        path = Path(argv[i + 1])
+        if arg == "--config" and path.is_file():
+            try:
+                yaml.safe_load(path.read_text())
+            except yaml.YAMLError as error:
+                mark = getattr(error, "problem_mark", None)
+                where = f" at line {mark.line + 1}" if mark else ""
+                problem = getattr(error, "problem", None) or "syntax error"
+                raise UsageError(f"{path} is not valid YAML ({problem}{where}): fix it") from None
+
+
+def _option_value(argv: list[str], option: str) -> str | None:
+    value = None
+    for i, arg in enumerate(argv):
+        if arg == option and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith(option + "="):
+            value = arg.split("=", 1)[1]
+    return value
+
+
+def _check_hardware(trainer: Namespace) -> None:
+    """Devices or a precision this machine cannot provide: say so before anything starts."""
+    accelerator, devices = str(trainer.get("accelerator")), trainer.get("devices")
+    if accelerator == "auto":
+        accelerator = "gpu" if torch.cuda.is_available() else "cpu"
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise UsageError(
+            f"--trainer.accelerator {accelerator} but no GPU is visible: "
+            "use --trainer.accelerator cpu (or --config configs/presets/cpu.yaml)"
+        )
+    precision = str(trainer.get("precision"))
+    if accelerator == "cpu" and precision in ("16", "16-true", "half", "transformer-engine"):
+        raise UsageError(
+            f"--trainer.precision {precision} is not supported on the CPU: "
+            "use bf16-mixed (or 32-true)"
+        )
+    if accelerator == "cpu" and trainer.get("sync_batchnorm"):
+        raise UsageError(
+            "--trainer.sync_batchnorm works on GPUs only: pass --trainer.sync_batchnorm false"
+        )
+    if isinstance(devices, str) and devices.isdigit():
+        devices = int(devices)
+    if not isinstance(devices, int) or isinstance(devices, bool) or devices < 1:
+        return
+    if accelerator == "cpu":
+        available, kind = os.cpu_count() or 1, "CPU cores"
+    elif accelerator in ("gpu", "cuda"):
+        available, kind = torch.cuda.device_count(), "GPUs"
+    else:
+        return
+    if devices > available:
+        raise UsageError(
+            f"--trainer.devices {devices} but this machine has {available} {kind}: "
+            f"use at most {available} (or -1 for all)"
+        )
+
+
+def _point_loggers_at(
+    logger_config, run_dir: Path, name: str, wandb_id: str | None = None
+) -> list[Namespace]:
+    """Write every logger's files into the run directory, and always a `metrics.csv` there too.
+
+    With `wandb_id` (a resumed run) W&B continues that run instead of starting a new one.
+    """
     if logger_config in (None, False, True):
         loggers = []
     else:
@@ -169,15 +286,18 @@ def _point_loggers_at(logger_config, run_dir: Path, name: str) -> list[Namespace
                 logger.init_args.log_model = False
                 _print(f"W&B is offline: checkpoints stay in {run_dir}/checkpoints, not uploaded")
             logger.init_args.name = logger.init_args.get("name") or f"{name}/{run_dir.name}"
-        elif kind in ("CSVLogger", "TensorBoardLogger"):
+            if wandb_id:
+                logger.init_args.id = wandb_id
+                logger.init_args.resume = "allow"
+        elif kind in ("CSVLogger", "AppendingCSVLogger", "TensorBoardLogger"):
             # Straight into the run directory: the trainer's log_dir, where config.yaml goes, is
             # the first logger's, and TensorBoard finds the events of every run under logs/.
             logger.init_args.name = ""
             logger.init_args.version = ""
-    if not any(logger.class_path.endswith(".CSVLogger") for logger in loggers):
+    if not any(logger.class_path.endswith("CSVLogger") for logger in loggers):
         loggers.append(
             Namespace(
-                class_path="lightning.pytorch.loggers.CSVLogger",
+                class_path="src.loggers.appending_csv.AppendingCSVLogger",
                 init_args=Namespace(save_dir=str(run_dir), name="", version=""),
             )
         )
@@ -204,19 +324,8 @@ def main(args: list[str] | None = None) -> None:
     try:
         ResearchCLI(args=args)
     except Exception as error:
-        cause = _usage_error_in(error)
-        if cause is None:
+        message = one_line_error(error)
+        if message is None:
             raise
-        print(f"error: {cause}", file=sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
-
-
-def _usage_error_in(error: BaseException | None) -> UsageError | None:
-    """The user's mistake behind an error, also when jsonargparse or Lightning wrapped it."""
-    seen = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, UsageError):
-            return error
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
-    return None

@@ -2,9 +2,12 @@
 
 import os
 import secrets
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from src.errors import UsageError
 
 # Set by rank 0 so DDP worker processes it launches write into the same run directory.
 RUN_DIR_ENV = "LIGHTNING_RESEARCH_RUN_DIR"
@@ -19,11 +22,19 @@ class RunOptions:
             name (`configs/mnist.yaml` -> `mnist`), else the datamodule's name.
         root: Folder holding all experiments' run directories.
         test_after_fit: After `fit`, evaluate the best checkpoint on the test split.
+        resume: Continue a stopped or killed run: its run directory, or `last` for the newest run
+            under `root`. Training restarts from its `checkpoints/last.ckpt` with its saved
+            config (later options override it), in the same directory and the same W&B run.
     """
 
     name: str | None = None
     root: str = "logs"
     test_after_fit: bool = True
+    resume: str | None = None
+
+
+# Below this much free space a run would likely die at its first checkpoint: refuse up front.
+MIN_FREE_BYTES = 64 * 2**20
 
 
 def new_run_dir(parent: Path) -> Path:
@@ -37,8 +48,62 @@ def new_run_dir(parent: Path) -> Path:
             run_dir.mkdir(parents=True)
         except FileExistsError:
             continue
+        except OSError as error:
+            raise UsageError(
+                f"cannot create the run directory {run_dir} ({error.strerror}): "
+                "pass --run.root pointing at a writable folder"
+            ) from None
+        check_writable(run_dir)
         os.environ[RUN_DIR_ENV] = str(run_dir)
         return run_dir
+
+
+def check_writable(run_dir: Path) -> None:
+    """Fail before training, not at the first checkpoint, on a read-only or nearly full disk."""
+    if not os.access(run_dir, os.W_OK):
+        raise UsageError(f"the run directory {run_dir} is not writable: fix its permissions")
+    free = shutil.disk_usage(run_dir).free
+    if free < MIN_FREE_BYTES:
+        raise UsageError(
+            f"only {free // 2**20} MiB free on the disk of {run_dir}: free some space "
+            "or pass --run.root on another disk"
+        )
+
+
+def resolve_resume(resume: str, root: str | os.PathLike = "logs") -> Path:
+    """The run directory `--run.resume` names: a path, or `last` for the newest run under root."""
+    if os.environ.get("LOCAL_RANK", "0") != "0" and RUN_DIR_ENV in os.environ:
+        return Path(os.environ[RUN_DIR_ENV])  # DDP workers continue the run rank 0 resolved
+    if resume == "last":
+        runs = [p.parent for p in Path(root).glob("*/*/config.yaml")]
+        if not runs:
+            raise UsageError(
+                f"--run.resume last: no run under {root}/ to resume; "
+                "pass --run.root or a run directory"
+            )
+        run_dir = max(runs, key=lambda p: (p.name, (p / "config.yaml").stat().st_mtime))
+    else:
+        run_dir = Path(resume)
+    if not (run_dir / "config.yaml").is_file():
+        raise UsageError(
+            f"--run.resume {resume}: {run_dir} is not a run directory (no config.yaml); "
+            "pass a folder printed as 'Run directory: ...', or `last`"
+        )
+    if not (run_dir / "checkpoints" / "last.ckpt").is_file():
+        raise UsageError(
+            f"--run.resume {resume}: {run_dir} has no checkpoints/last.ckpt (it stopped before its "
+            "first checkpoint); start it again without --run.resume"
+        )
+    os.environ[RUN_DIR_ENV] = str(run_dir)
+    return run_dir
+
+
+def wandb_run_id(run_dir: Path) -> str | None:
+    """The id of the W&B run logged into `run_dir/wandb/` (`[offline-]run-<time>-<id>`), if any."""
+    runs = sorted(
+        p for p in (run_dir / "wandb").glob("*run-*-*") if p.is_dir() and not p.is_symlink()
+    )
+    return runs[0].name.rsplit("-", 1)[-1] if runs else None
 
 
 def run_dir_of_checkpoint(ckpt_path: str | os.PathLike | None) -> Path | None:

@@ -1,16 +1,20 @@
 """Callbacks the configs can add under `trainer.callbacks`."""
 
 from src.callbacks.prediction_writer import PredictionWriter
+from src.callbacks.resumable_checkpoint import ResumableCheckpoint
 from src.callbacks.run_summary import RunSummary
 from src.callbacks.save_config import SaveConfigToLoggers
+from src.callbacks.stop_on_nonfinite_loss import StopOnNonFiniteLoss
 from src.callbacks.throughput import Throughput
 from src.callbacks.training_curves import TrainingCurves
 from src.callbacks.validation_predictions import ValidationPredictions
 
 __all__ = [
     "PredictionWriter",
+    "ResumableCheckpoint",
     "RunSummary",
     "SaveConfigToLoggers",
+    "StopOnNonFiniteLoss",
     "Throughput",
     "TrainingCurves",
     "ValidationPredictions",

@@ -11,7 +11,8 @@ class InMemoryLoader:
 
     Lightning calls `set_epoch` at the start of every training epoch (it looks for it on
     `.sampler`), so the order is reproducible from the seed and reshuffles every epoch, also after
-    a resume.
+    a resume. `state_dict` (saved in checkpoints by Lightning's fit loop) records how far into the
+    epoch it got, so a resume from a mid-epoch checkpoint skips the batches already trained on.
     """
 
     def __init__(
@@ -29,6 +30,8 @@ class InMemoryLoader:
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.seed, self.rank, self.world_size = seed, rank, world_size
         self.epoch = 0
+        self._batches_yielded = 0
+        self._skip = 0
 
     batch_sampler = None  # Lightning inspects DataLoader-like attributes; there is none
 
@@ -62,8 +65,18 @@ class InMemoryLoader:
             order = order[self.rank :: self.world_size]
         return order
 
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "batches_yielded": self._batches_yielded}
+
+    def load_state_dict(self, state: dict) -> None:
+        # Lightning loads this only when resuming inside an unfinished epoch, before `set_epoch`.
+        self._skip = state["batches_yielded"]
+
     def __iter__(self):
         order = self._indices()
-        for i in range(len(self)):
+        start, self._skip = self._skip, 0
+        self._batches_yielded = start
+        for i in range(start, len(self)):
             idx = order[i * self.batch_size : (i + 1) * self.batch_size]
+            self._batches_yielded = i + 1
             yield self.images[idx], self.labels[idx]

@@ -1,0 +1,69 @@
+"""Checking a checkpoint before a run uses it: it exists, is whole, is safe and fits the model."""
+
+import pickle
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from src.errors import UsageError
+
+# Lightning resolves these names itself (`--ckpt_path last` finds the newest last.ckpt).
+_SPECIAL_PATHS = ("last", "hpc", "registry", "best")
+
+
+def load_checkpoint(path: str | Path, weights_only: bool = True) -> dict:
+    """`torch.load` on CPU, with the reasons a file cannot be used turned into one clear line.
+
+    With `weights_only` (the default) only tensors and plain values are unpickled, so a crafted
+    file cannot run code; a checkpoint that needs more fails here instead.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"checkpoint {path} does not exist: check --ckpt_path")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=weights_only)
+    except pickle.UnpicklingError as error:
+        first = str(error).strip().splitlines()[0]
+        if weights_only and "Weights only load failed" in first:
+            raise UsageError(
+                f"checkpoint {path} holds more than tensors and plain values and was not loaded "
+                f"(it could run code); only if you trust its source, pass --weights_only false"
+            ) from None
+        raise _corrupt(path, first) from None
+    except Exception as error:  # torch's many ways of reporting a torn zip or a non-checkpoint
+        raise _corrupt(path, str(error).strip().splitlines()[0] or type(error).__name__) from None
+
+
+def _corrupt(path: Path, reason: str) -> UsageError:
+    return UsageError(
+        f"checkpoint {path} is truncated or corrupt ({reason}): use another checkpoint, "
+        "e.g. the run's best.ckpt or last.ckpt"
+    )
+
+
+def check_checkpoint(path: str | None, model: nn.Module, weights_only: bool = True) -> None:
+    """Fail in one line when `path` cannot be loaded into `model` (wrong class or shapes)."""
+    if path is None or str(path) in _SPECIAL_PATHS or "://" in str(path):
+        return
+    checkpoint = load_checkpoint(path, weights_only)
+    state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        raise UsageError(f"{path} is not a Lightning checkpoint (no state_dict): check --ckpt_path")
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        saved_class = checkpoint.get("hyper_parameters", {}).get("net", {})
+        saved_class = saved_class.get("class_path", "?") if isinstance(saved_class, dict) else "?"
+        raise UsageError(
+            f"checkpoint {path} is from a different model (net {saved_class}; e.g. "
+            f"{(missing or unexpected)[0]!r} does not match): pass the config it was trained with"
+        )
+    for key, tensor in state.items():
+        if hasattr(tensor, "shape") and tensor.shape != expected[key].shape:
+            raise UsageError(
+                f"checkpoint {path} does not fit the model: {key} has shape "
+                f"{tuple(tensor.shape)} there, {tuple(expected[key].shape)} here (different "
+                "num_classes or net size?); pass the config it was trained with"
+            )

@@ -1,0 +1,153 @@
+"""What users get wrong: each mistake exits non-zero with one line naming the problem and the fix,
+with no traceback, and leaves earlier runs as they were."""
+
+import hashlib
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+
+from src.cli import main
+from src.models import ImageClassifier
+from src.nets import MLPNet
+from tests.conftest import FAST
+
+
+@pytest.fixture(scope="module")
+def earlier_run(tmp_path_factory) -> Path:
+    """One finished run (SmallCNN on digits) whose files no mistake may touch."""
+    root = tmp_path_factory.mktemp("runs")
+    main(["fit", *FAST, "--run.test_after_fit", "false", "--run.root", str(root)])
+    (run_dir,) = root.glob("digits/*/")
+    return run_dir
+
+
+def _fingerprint(run_dir: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(run_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(run_dir.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _bad_files(tmp: Path, run: Path) -> dict[str, Path]:
+    """Broken inputs written fresh for each case, in their real formats."""
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    five_classes = {**ckpt, "state_dict": dict(ckpt["state_dict"])}
+    head = "net.head.3.weight"
+    five_classes["state_dict"][head] = ckpt["state_dict"][head][:5]
+    five_classes["state_dict"]["net.head.3.bias"] = ckpt["state_dict"]["net.head.3.bias"][:5]
+    files = {
+        "malformed.yaml": "trainer:\n  max_epochs: [1, 2\n",
+        "typo.yaml": "trainer:\n  max_epoch: 3\n",
+        "not_a_ckpt.ckpt": "hello, I am a text file\n",
+    }
+    out = {name: tmp / name for name in files}
+    for name, text in files.items():
+        out[name].write_text(text)
+    out["truncated.ckpt"] = tmp / "truncated.ckpt"
+    data = (run / "checkpoints" / "last.ckpt").read_bytes()
+    out["truncated.ckpt"].write_bytes(data[: len(data) // 2])
+    out["five_classes.ckpt"] = tmp / "five_classes.ckpt"
+    torch.save(five_classes, out["five_classes.ckpt"])
+    # Weights of another model, without hyperparameters that would rebuild it.
+    out["mlp_weights.ckpt"] = tmp / "mlp_weights.ckpt"
+    torch.save({"state_dict": MLPNet((1, 8, 8), 10, [16]).state_dict()}, out["mlp_weights.ckpt"])
+    out["a_file"] = tmp / "a_file"
+    out["a_file"].write_text("")
+    out["empty_root"] = tmp / "empty_root"
+    out["empty_root"].mkdir()
+    return out
+
+
+# (id, arguments, words the one line must contain: the problem, and what to do about it)
+CASES = [
+    ("unknown key", ["--model.init_args.no_such_key", "1"], ["no_such_key", "--help"]),
+    ("unknown key in yaml", ["--config", "@typo.yaml"], ["max_epoch", "--help"]),
+    ("unknown trainer flag", ["--trainer.maxepochs", "3"], ["maxepochs", "--help"]),
+    ("wrong type", ["--trainer.max_epochs", "three"], ["trainer.max_epochs", "three"]),
+    ("missing config file", ["--config", "configs/no_such.yaml"], ["no_such.yaml", "not exist"]),
+    ("malformed yaml", ["--config", "@malformed.yaml"], ["malformed.yaml", "line 3", "fix it"]),
+    ("unknown class_path", ["--model.net", "NoSuchNet"], ["model.net", "NoSuchNet"]),
+    ("unknown data class", ["--data", "NoSuchDataModule"], ["data", "NoSuchDataModule"]),
+    ("batch_size 0", ["--data.batch_size", "0"], ["data.batch_size", "v>0"]),
+    ("batch_size negative", ["--data.batch_size", "-8"], ["data.batch_size", "v>0"]),
+    ("val_split above 1", ["--data.val_split", "1.5"], ["data.val_split", "v<1"]),
+    ("val_split 0", ["--data.val_split", "0"], ["data.val_split", "v>0"]),
+    ("unknown precision", ["--trainer.precision", "8"], ["trainer.precision", "8"]),
+    ("dataset missing offline", ["--data", "MNISTDataModule", "--data.data_dir", "@empty_root"],
+     ["MNIST is not in", "--data.data_dir"]),
+    ("checkpoint does not exist", ["--ckpt_path", "/no/such.ckpt"],
+     ["/no/such.ckpt", "--ckpt_path"]),
+    ("checkpoint of another model", ["--ckpt_path", "@mlp_weights.ckpt"],
+     ["different model", "config it was trained with"]),
+    ("checkpoint with other num_classes", ["--ckpt_path", "@five_classes.ckpt"],
+     ["shape (5, 128) there, (10, 128) here", "num_classes"]),
+    ("truncated checkpoint", ["--ckpt_path", "@truncated.ckpt"], ["truncated or corrupt"]),
+    ("text file as checkpoint", ["--ckpt_path", "@not_a_ckpt.ckpt"], ["truncated or corrupt"]),
+    ("more devices than cores", ["--trainer.accelerator", "cpu", "--trainer.devices", "4096"],
+     ["--trainer.devices 4096", "use at most"]),
+    ("gpu without a gpu", ["--trainer.accelerator", "gpu"], ["no GPU", "accelerator cpu"]),
+    ("precision the cpu lacks", ["--trainer.accelerator", "cpu", "--trainer.precision", "16-true"],
+     ["16-true", "bf16-mixed"]),
+    ("sync batch norm on cpu", ["--trainer.accelerator", "cpu", "--trainer.sync_batchnorm", "true"],
+     ["sync_batchnorm", "false"]),
+    ("non-finite loss", ["--model.optimizer", "SGD", "--model.optimizer.lr", "1e30",
+                         "--model.scheduler", "null", "--trainer.limit_train_batches", "4"],
+     ["loss became", "at step", "learning rate"]),
+    ("monitor never logged", ["--checkpoint.monitor", "val/accuracy"], ["val/accuracy", "val/acc"]),
+    ("resume of a missing run", ["--run.resume", "/no/such/run"],
+     ["/no/such/run", "run directory"]),
+    ("resume last with no runs", ["--run.resume", "last", "--run.root", "@empty_root"],
+     ["no run under", "--run.root"]),
+    ("run root is a file", ["--run.root", "@a_file"],
+     ["cannot create the run directory", "--run.root"]),
+    ("resume outside fit", ["--run.resume", "last"], ["use it with `fit`"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("args", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_a_mistake_costs_one_clear_line(args, expected, earlier_run, tmp_path, capsys, monkeypatch):
+    def offline(*_, **__):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(socket.socket, "connect", offline)  # "dataset missing" must not download
+    files = {
+        **_bad_files(tmp_path, earlier_run),
+        "last.ckpt": earlier_run / "checkpoints/last.ckpt",
+    }
+    args = [str(files[a[1:]]) if a.startswith("@") else a for a in args]  # "@name": a bad file
+    subcommand = "test" if expected == ["use it with `fit`"] else "fit"
+    before = _fingerprint(earlier_run)
+    capsys.readouterr()
+
+    with pytest.raises(SystemExit) as exit_info:
+        main([subcommand, *FAST, "--run.root", str(earlier_run.parent.parent), *args])
+
+    assert exit_info.value.code not in (0, None)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    for word in expected:
+        assert word in lines[0], lines[0]
+    assert _fingerprint(earlier_run) == before
+
+
+def test_a_non_finite_loss_keeps_the_last_good_checkpoint(tmp_path, capsys, monkeypatch):
+    main(["fit", *FAST, "--run.test_after_fit", "false", "--run.root", str(tmp_path)])
+    (run_dir,) = tmp_path.glob("digits/*/")
+    last = run_dir / "checkpoints" / "last.ckpt"
+    good = last.read_bytes()
+    training_step = ImageClassifier.training_step
+
+    def diverges_in_epoch_1(self, batch, batch_idx):
+        loss = training_step(self, batch, batch_idx)
+        return loss * float("nan") if self.current_epoch == 1 else loss
+
+    monkeypatch.setattr(ImageClassifier, "training_step", diverges_in_epoch_1)
+    with pytest.raises(SystemExit):
+        main(["fit", "--run.resume", str(run_dir), "--trainer.max_epochs", "2"])
+    assert "loss became nan at step 3 (epoch 1, batch 0)" in capsys.readouterr().err
+    assert last.read_bytes() == good
