@@ -14,6 +14,7 @@ import src.data
 import src.models
 import src.nets
 import src.optim  # noqa: F401 - registers the short class names (`SmallCNN`, `MNISTDataModule`...)
+from src.callbacks import PerformanceOptions
 from src.errors import UsageError
 from src.loggers.wandb_mode import choose_wandb_mode
 from src.runs import RunOptions, new_run_dir, run_dir_of_checkpoint
@@ -42,6 +43,7 @@ class ResearchCLI(LightningCLI):
         parser.add_class_arguments(RunOptions, "run")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.add_lightning_class_args(EarlyStopping, "early_stopping")
+        parser.add_lightning_class_args(PerformanceOptions, "perf")
         # One monitored metric, written once, for checkpointing and early stopping alike.
         parser.link_arguments("checkpoint.monitor", "early_stopping.monitor")
         parser.link_arguments("checkpoint.mode", "early_stopping.mode")

@@ -1,5 +1,6 @@
 """Callbacks the configs can add under `trainer.callbacks`."""
 
+from src.callbacks.performance import PerformanceOptions
 from src.callbacks.prediction_writer import PredictionWriter
 
-__all__ = ["PredictionWriter"]
+__all__ = ["PerformanceOptions", "PredictionWriter"]
