@@ -77,7 +77,7 @@ class ResearchCLI(LightningCLI):
                             "lightning.pytorch.callbacks.LearningRateMonitor",
                             {"logging_interval": "step"},
                         ),
-                        ("lightning.pytorch.callbacks.RichProgressBar", {}),
+                        ("src.callbacks.ThrottledProgressBar", {}),
                         ("lightning.pytorch.callbacks.RichModelSummary", {"max_depth": 2}),
                         ("src.callbacks.PredictionWriter", {}),
                     ]
@@ -170,7 +170,7 @@ def _drop_disabled_callbacks(trainer: Namespace) -> list:
     """`--trainer.enable_progress_bar false` (or model summary) removes the default rich ones."""
     disabled = set()
     if trainer.enable_progress_bar is False:
-        disabled.add("RichProgressBar")
+        disabled |= {"RichProgressBar", "ThrottledProgressBar"}
     if trainer.enable_model_summary is False:
         disabled.add("RichModelSummary")
     callbacks = trainer.callbacks or []
