@@ -34,3 +34,17 @@ def test_channels_last_and_matmul_precision_are_applied():
     conv.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
     model.net(torch.randn(2, 1, 28, 28))
     assert seen[0].is_contiguous(memory_format=torch.channels_last)
+
+
+def test_airbench_net_trains_through_the_cli_with_whitening_init(mnist_root, tmp_path, capsys):
+    run_dir, _ = run_cli(
+        ["fit", *FAST, "--data", "MNISTDataModule", "--data.data_dir", str(mnist_root),
+         "--model.net", "AirbenchNet", "--model.net.widths", "[8, 16, 16]",
+         "--model.label_smoothing", "0.2", "--trainer.callbacks+=WhiteningInit",
+         "--trainer.callbacks.num_images", "64", "--run.root", str(tmp_path)],
+        capsys,
+    )  # fmt: skip
+    model = ImageClassifier.load_from_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+    fresh = torch.nn.Conv2d(1, 8, 2).weight
+    assert model.net.whiten.weight.shape == fresh.shape
+    assert model.net.whiten.weight.abs().max() > 3 * fresh.abs().max()  # whitened, not random
