@@ -126,3 +126,19 @@ def test_decoded_splits_are_cached_on_disk(mnist_root, tmp_path, monkeypatch):
         assert all(map(torch.equal, first.splits[split], again.splits[split]))
     with pytest.raises(AssertionError, match="decoded again"):
         MNISTDataModule(data_dir=tmp_path, cache=False).setup("fit")
+
+
+def test_in_memory_training_is_reproducible_from_the_seed(tmp_path, capsys):
+    from tests.conftest import FAST, run_cli
+
+    states = []
+    for seed in (7, 7, 8):
+        run_dir, _ = run_cli(
+            ["fit", *FAST, "--data.augment", "true", "--trainer.limit_train_batches", "4",
+             "--seed_everything", str(seed), "--run.root", str(tmp_path)],
+            capsys,
+        )  # fmt: skip
+        states.append(torch.load(run_dir / "checkpoints" / "last.ckpt")["state_dict"])
+    same = [torch.equal(states[0][k], states[1][k]) for k in states[0]]
+    other = [torch.equal(states[0][k], states[2][k]) for k in states[0]]
+    assert all(same) and not all(other)
