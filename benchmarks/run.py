@@ -253,16 +253,21 @@ def main() -> None:
             print(f"{name}...", file=sys.stderr)
             result = BENCHES[name](args, Path(tmp))
             rows += result if isinstance(result, list) else [result]
+            machine = {"cpus": os.cpu_count(), "load": os.getloadavg()}
+            date = time.strftime("%Y-%m-%d %H:%M:%S")
+            record = {"args": vars(args), "date": date, "machine": machine, "rows": rows}
+            Path(args.json).write_text(json.dumps(record, indent=1))  # kept if a later one fails
+    print(table(rows))
+    print(f"\nJSON: {args.json}", file=sys.stderr)
+
+
+def table(rows: list[dict]) -> str:
     lines = ["| benchmark | ours | reference | result | goal | met |", "|---|---|---|---|---|---|"]
     for r in rows:
         met = {True: "yes", False: "**no**", None: ""}[r["met"]]
         lines.append(f"| {r['benchmark']} | {r['ours']} | {r['reference']} | {r['result']} "
                      f"| {r['goal']} | {met} |")  # fmt: skip
-    print("\n".join(lines))
-    record = {"args": vars(args), "date": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows,
-              "machine": {"cpus": os.cpu_count(), "load": os.getloadavg()}}  # fmt: skip
-    Path(args.json).write_text(json.dumps(record, indent=1))
-    print(f"\nJSON: {args.json}", file=sys.stderr)
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
