@@ -24,12 +24,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMER = "benchmarks.step_timer.StepTimer"
+THREADS: dict[str, str] = {}  # --threads: the same intra-op thread count for every process
 
 
 def run(cmd: list[str], workdir: Path) -> tuple[float, dict, str]:
     """Run `python <cmd>` from the repository root; (wall seconds, timer JSON, stdout)."""
     out = workdir / f"timer-{time.monotonic_ns()}.json"
-    env = {**os.environ, "BENCH_TIMER_OUT": str(out), "WANDB_SILENT": "true"}
+    env = {**os.environ, "BENCH_TIMER_OUT": str(out), "WANDB_SILENT": "true", **THREADS}
     start = time.time()
     done = subprocess.run(
         [sys.executable, *cmd], cwd=ROOT, env=env, capture_output=True, text=True, check=False
@@ -53,10 +54,10 @@ def interleaved(variants: dict[str, object], repeats: int) -> dict[str, list]:
     return results
 
 
-def steady(timer: dict, what: str) -> float:
+def steady(timer: dict, what: str, clock: str = "wall") -> float:
     """samples/s or ms/step over every epoch but the first (compilation, caches, warm-up)."""
     epochs = timer["epochs"][1:]
-    seconds = sum(e["seconds"] for e in epochs)
+    seconds = sum(e["cpu_seconds" if clock == "cpu" else "seconds"] for e in epochs)
     if what == "samples/s":
         return sum(e["samples"] for e in epochs) / seconds
     return 1000 * seconds / sum(e["steps"] for e in epochs)
@@ -78,8 +79,8 @@ def bench_throughput(args, workdir):
            "--epochs", str(epochs), "--batches", str(batches)]  # fmt: skip
     res = interleaved(
         {
-            "ours": lambda: steady(run(ours, workdir)[1], "samples/s"),
-            "raw": lambda: steady(run(raw, workdir)[1], "samples/s"),
+            "ours": lambda: steady(run(ours, workdir)[1], "samples/s", args.clock),
+            "raw": lambda: steady(run(raw, workdir)[1], "samples/s", args.clock),
         },
         args.repeats,
     )
@@ -97,8 +98,8 @@ def bench_overhead(args, workdir):
            args.data_dir, "--epochs", str(epochs), "--batches", str(batches)]  # fmt: skip
     res = interleaved(
         {
-            "ours": lambda: steady(run(ours, workdir)[1], "ms/step"),
-            "raw": lambda: steady(run(raw, workdir)[1], "ms/step"),
+            "ours": lambda: steady(run(ours, workdir)[1], "ms/step", args.clock),
+            "raw": lambda: steady(run(raw, workdir)[1], "ms/step", args.clock),
         },
         args.repeats,
     )
@@ -245,7 +246,19 @@ def main() -> None:
     parser.add_argument("--fashion", action="store_true", help="also Fashion-MNIST to 93.5%%")
     parser.add_argument("--data-dir", default="data", help="holds MNIST/raw (and FashionMNIST)")
     parser.add_argument("--json", default="benchmarks/results.json", help="where to write JSON")
+    parser.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="time training steps by wall clock, or by the process's CPU time (steadier when "
+        "other jobs share the machine; use with --threads 1)",
+    )
+    parser.add_argument(
+        "--threads", type=int, help="OMP_NUM_THREADS for every process (default: PyTorch's)"
+    )
     args = parser.parse_args()
+    if args.threads:
+        THREADS.update(OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     args.data_dir = str(Path(args.data_dir).resolve())
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
