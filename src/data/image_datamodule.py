@@ -164,7 +164,7 @@ class ImageDataModule(LightningDataModule):
             std = torch.tensor(self.std, device=images.device).view(1, -1, 1, 1)
             self._mean_std[images.device] = (mean * 255, std * 255)
         mean, std = self._mean_std[images.device]
-        return (images.float() - mean) / std
+        return images.float().sub_(mean).div_(std)  # in place: .float() already copied
 
     def _augment(self, images: Tensor) -> Tensor:
         if not self.hparams.augment:
