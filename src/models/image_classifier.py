@@ -72,7 +72,7 @@ class ImageClassifier(LightningModule):
         # `self.log` costs ~1 ms of Python per call, a lot next to a small model's step: the
         # training loss is logged on the steps the logger writes, its epoch mean accumulated here.
         self.train_loss.update(loss.detach())
-        if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
+        if (self.global_step + 1) % max(1, self.trainer.log_every_n_steps) == 0:
             self.log("train/loss_step", loss, prog_bar=True)
         return loss
 
