@@ -18,7 +18,7 @@ import src.data
 import src.models
 import src.nets
 import src.optim  # noqa: F401 - registers the short class names (`SmallCNN`, `MNISTDataModule`...)
-from src.callbacks import ResumableCheckpoint, SaveConfigToLoggers
+from src.callbacks import PerformanceOptions, ResumableCheckpoint, SaveConfigToLoggers
 from src.checkpoint_loading import check_checkpoint, load_checkpoint
 from src.errors import UsageError, one_line_error
 from src.loggers.wandb_mode import choose_wandb_mode
@@ -63,6 +63,7 @@ class ResearchCLI(LightningCLI):
         parser.add_class_arguments(RunOptions, "run")
         parser.add_lightning_class_args(ResumableCheckpoint, "checkpoint")
         parser.add_lightning_class_args(EarlyStopping, "early_stopping")
+        parser.add_lightning_class_args(PerformanceOptions, "perf")
         # One monitored metric, written once, for checkpointing and early stopping alike.
         parser.link_arguments("checkpoint.monitor", "early_stopping.monitor")
         parser.link_arguments("checkpoint.mode", "early_stopping.mode")
@@ -98,7 +99,7 @@ class ResearchCLI(LightningCLI):
                             "lightning.pytorch.callbacks.LearningRateMonitor",
                             {"logging_interval": "step"},
                         ),
-                        ("lightning.pytorch.callbacks.RichProgressBar", {}),
+                        ("src.callbacks.ThrottledProgressBar", {}),
                         ("lightning.pytorch.callbacks.RichModelSummary", {"max_depth": 2}),
                         ("src.callbacks.PredictionWriter", {}),
                         ("src.callbacks.Throughput", {}),
@@ -308,7 +309,7 @@ def _drop_disabled_callbacks(trainer: Namespace) -> list:
     """`--trainer.enable_progress_bar false` (or model summary) removes the default rich ones."""
     disabled = set()
     if trainer.enable_progress_bar is False:
-        disabled.add("RichProgressBar")
+        disabled |= {"RichProgressBar", "ThrottledProgressBar"}
     if trainer.enable_model_summary is False:
         disabled.add("RichModelSummary")
     callbacks = trainer.callbacks or []

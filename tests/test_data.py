@@ -102,3 +102,43 @@ def test_batched_augmentation_shifts_and_flips():
     flipped = random_hflip(images)
     for original, out in zip(images, flipped, strict=True):
         assert torch.equal(out, original) or torch.equal(out, original.flip(-1))
+
+
+def test_decoded_splits_are_cached_on_disk(mnist_root, tmp_path, monkeypatch):
+    import shutil
+
+    shutil.copytree(mnist_root / "MNIST", tmp_path / "MNIST")
+    first = MNISTDataModule(data_dir=tmp_path)
+    first.prepare_data()
+    assert {p.name for p in (tmp_path / "MNIST" / "cache").iterdir()} == {
+        "train-v1.pt",
+        "test-v1.pt",
+    }
+    first.setup("fit")
+
+    def no_decoding(self, train):
+        raise AssertionError("decoded again despite the cache")
+
+    monkeypatch.setattr(MNISTDataModule, "load", no_decoding)
+    again = MNISTDataModule(data_dir=tmp_path)
+    again.setup("fit")
+    for split in ("train", "val", "test"):
+        assert all(map(torch.equal, first.splits[split], again.splits[split]))
+    with pytest.raises(AssertionError, match="decoded again"):
+        MNISTDataModule(data_dir=tmp_path, cache=False).setup("fit")
+
+
+def test_in_memory_training_is_reproducible_from_the_seed(tmp_path, capsys):
+    from tests.conftest import FAST, run_cli
+
+    states = []
+    for seed in (7, 7, 8):
+        run_dir, _ = run_cli(
+            ["fit", *FAST, "--data.augment", "true", "--trainer.limit_train_batches", "4",
+             "--seed_everything", str(seed), "--run.root", str(tmp_path)],
+            capsys,
+        )  # fmt: skip
+        states.append(torch.load(run_dir / "checkpoints" / "last.ckpt")["state_dict"])
+    same = [torch.equal(states[0][k], states[1][k]) for k in states[0]]
+    other = [torch.equal(states[0][k], states[2][k]) for k in states[0]]
+    assert all(same) and not all(other)

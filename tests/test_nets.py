@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from src.nets import MLPNet, SmallCNN
+from src.nets import AirbenchNet, MLPNet, SmallCNN
 
 
 @pytest.mark.parametrize("net_class", [MLPNet, SmallCNN])
@@ -21,3 +21,18 @@ def test_sizes_are_configurable():
     assert [
         m.out_features for m in MLPNet(hidden_dims=[64, 32]).modules() if hasattr(m, "out_features")
     ] == [64, 32, 10]
+
+
+@pytest.mark.parametrize("input_shape", [(3, 32, 32), (1, 28, 28)])
+def test_airbench_net_forward_and_whitening(input_shape):
+    net = AirbenchNet(input_shape=input_shape, num_classes=7, widths=[8, 16, 16])
+    images = torch.randn(64, *input_shape) * torch.linspace(0.5, 2, input_shape[-1])  # correlated
+    net.init_whitening(images)
+    logits = net(images[:4])
+    assert logits.shape == (4, 7) and torch.isfinite(logits).all()
+    # the first half of the whitening filters maps 2x2 patches to unit, uncorrelated outputs
+    half = net.whiten.weight[: net.whiten.out_channels // 2]
+    out = torch.nn.functional.conv2d(images, half).transpose(0, 1).flatten(1)
+    cov = torch.cov(out)
+    assert torch.allclose(cov, torch.eye(len(cov)), atol=0.05)
+    assert not net.whiten.weight.requires_grad

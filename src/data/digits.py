@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import torch
 from torch import Tensor
 
@@ -16,10 +18,15 @@ class DigitsDataModule(ImageDataModule):
     classes = tuple(str(i) for i in range(10))
     crop_padding = 1
     test_fraction = 0.2
+    dataset_name = "digits"
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
         return (1, 8, 8)
+
+    def cache_file(self, train: bool) -> Path | None:
+        path = super().cache_file(train)  # the held-out test set depends on split_seed
+        return path and path.with_stem(f"{path.stem}-split{self.hparams.split_seed}")
 
     def load(self, train: bool) -> tuple[Tensor, Tensor]:
         from sklearn.datasets import load_digits  # imported here: keeps CLI start-up fast

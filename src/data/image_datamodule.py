@@ -7,6 +7,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from src.data.augment import random_crop, random_hflip
+from src.data.decode_cache import FORMAT_VERSION, load_or_decode
 from src.data.in_memory import InMemoryLoader
 from src.errors import UsageError
 
@@ -16,7 +17,9 @@ class ImageDataModule(LightningDataModule):
 
     Subclasses implement `load(train)` and set the class attributes below. By default the
     decoded images move to the training device once and batches are sliced there by
-    `InMemoryLoader`; normalisation and augmentation run batched in `on_after_batch_transfer`.
+    `InMemoryLoader`; the decoded tensors are cached under `<data_dir>/<dataset_name>/cache/`
+    (written once in `prepare_data`, which Lightning runs on one process per node);
+    normalisation and augmentation run batched in `on_after_batch_transfer`.
     With `in_memory: false` the same tensors go through a per-sample `Dataset` and a `DataLoader`
     with workers instead (the usual torchvision path).
 
@@ -27,6 +30,8 @@ class ImageDataModule(LightningDataModule):
         split_seed: Seed of the train/validation split, independent of the training seed.
         augment: Random crops (and flips, where the dataset allows) on training batches.
         in_memory: Keep the decoded dataset on the training device and batch it there.
+        cache: Save the decoded tensors next to the dataset and load them on later runs; delete
+            the `cache/` folder to decode again.
         num_workers: DataLoader worker processes (only with `in_memory: false`).
         pin_memory: Page-locked host memory for faster copies to a GPU (`in_memory: false`).
         persistent_workers: Keep workers alive between epochs (`in_memory: false`).
@@ -40,6 +45,8 @@ class ImageDataModule(LightningDataModule):
     #: What `augment` does: padding of the random crop, and whether flips keep the label.
     crop_padding: int = 2
     hflip: bool = False
+    #: Folder of the dataset under `data_dir`, which also holds its decode cache.
+    dataset_name: str = ""
 
     def __init__(
         self,
@@ -49,6 +56,7 @@ class ImageDataModule(LightningDataModule):
         split_seed: int = 42,
         augment: bool = False,
         in_memory: bool = True,
+        cache: bool = True,
         num_workers: int = 0,
         pin_memory: bool = False,
         persistent_workers: bool = False,
@@ -61,6 +69,7 @@ class ImageDataModule(LightningDataModule):
         self.save_hyperparameters()
         self.data_dir = Path(data_dir)
         self.splits: dict[str, tuple[Tensor, Tensor]] = {}
+        self._mean_std: dict[torch.device, tuple[Tensor, Tensor]] = {}
 
     @property
     def num_classes(self) -> int:
@@ -75,10 +84,27 @@ class ImageDataModule(LightningDataModule):
         """Decode the official train or test split: uint8 images (N, C, H, W), int64 labels (N,)."""
         raise NotImplementedError
 
+    def cache_file(self, train: bool) -> Path | None:
+        """Where the decoded split is cached, or None to decode on every run."""
+        if not self.hparams.cache or not self.dataset_name:
+            return None
+        split = "train" if train else "test"
+        return self.data_dir / self.dataset_name / "cache" / f"{split}-v{FORMAT_VERSION}.pt"
+
+    def _decoded(self, train: bool) -> tuple[Tensor, Tensor]:
+        path = self.cache_file(train)
+        if path is None:
+            return self.load(train)
+        return load_or_decode(path, lambda: self.load(train))
+
+    def prepare_data(self) -> None:
+        for train in (True, False):  # fills the cache once, before any rank's `setup`
+            self._decoded(train)
+
     def setup(self, stage: str) -> None:
         if self.splits:
             return
-        images, labels = self.load(train=True)
+        images, labels = self._decoded(train=True)
         generator = torch.Generator().manual_seed(self.hparams.split_seed)
         order = torch.randperm(len(labels), generator=generator)
         n_val = max(1, round(len(labels) * self.hparams.val_split))
@@ -86,7 +112,7 @@ class ImageDataModule(LightningDataModule):
         self.splits = {
             "train": (images[train], labels[train]),
             "val": (images[val], labels[val]),
-            "test": self.load(train=False),
+            "test": self._decoded(train=False),
         }
         self.splits["predict"] = self.splits["test"]
         if self.hparams.in_memory and self.trainer is not None:
@@ -133,9 +159,12 @@ class ImageDataModule(LightningDataModule):
 
     def _normalize(self, images: Tensor) -> Tensor:
         """uint8 (B, C, H, W) -> normalised float32."""
-        mean = torch.tensor(self.mean, device=images.device).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, device=images.device).view(1, -1, 1, 1)
-        return (images.float() / 255 - mean) / std
+        if images.device not in self._mean_std:  # built once: no host-to-device copy per step
+            mean = torch.tensor(self.mean, device=images.device).view(1, -1, 1, 1)
+            std = torch.tensor(self.std, device=images.device).view(1, -1, 1, 1)
+            self._mean_std[images.device] = (mean * 255, std * 255)
+        mean, std = self._mean_std[images.device]
+        return images.float().sub_(mean).div_(std)  # in place: .float() already copied
 
     def _augment(self, images: Tensor) -> Tensor:
         if not self.hparams.augment:

@@ -29,6 +29,10 @@ class MNISTDataModule(ImageDataModule):
         return getattr(datasets, self.dataset_name)
 
     def prepare_data(self) -> None:
+        self._download()
+        super().prepare_data()
+
+    def _download(self) -> None:
         dataset_class = self._dataset_class()
         raw = self.data_dir / self.dataset_name / "raw"
         files = [Path(name).name.removesuffix(".gz") for name, _ in dataset_class.resources]
@@ -50,7 +54,7 @@ class MNISTDataModule(ImageDataModule):
         try:
             dataset = self._dataset_class()(self.data_dir, train=train, download=False)
         except RuntimeError:
-            self.prepare_data()  # raises the clear message when the files are missing
+            self._download()  # raises the clear message when the files are missing
             dataset = self._dataset_class()(self.data_dir, train=train, download=False)
         return dataset.data.unsqueeze(1), dataset.targets.long()  # (N, 1, 28, 28) uint8, (N,)
 
