@@ -1,9 +1,12 @@
 """Networks: plain `nn.Module`s injected into LightningModules.
 
 Every net takes `input_shape` (C, H, W) and `num_classes`; the CLI links both from the datamodule.
+Nets meant for transfer learning split into `backbone` and `head` (see `BackboneFinetuning`).
 """
 
 from src.nets.mlp import MLPNet
+from src.nets.resnet import ResNet
 from src.nets.small_cnn import SmallCNN
+from src.nets.torchvision_net import TorchvisionNet
 
-__all__ = ["MLPNet", "SmallCNN"]
+__all__ = ["MLPNet", "ResNet", "SmallCNN", "TorchvisionNet"]
