@@ -9,7 +9,7 @@ from torch.optim import Optimizer
 from src.errors import UsageError
 
 
-class BackboneFinetuning(_LightningBackboneFinetuning):
+class NetBackboneFinetuning(_LightningBackboneFinetuning):
     """Lightning's `BackboneFinetuning` for models whose injected net has a `backbone`.
 
     The backbone is frozen before training and unfrozen at epoch `unfreeze_backbone_at_epoch`
@@ -22,7 +22,7 @@ class BackboneFinetuning(_LightningBackboneFinetuning):
         backbone = getattr(getattr(pl_module, "net", None), "backbone", None)
         if not isinstance(backbone, nn.Module):
             raise UsageError(
-                "BackboneFinetuning needs a net with a `backbone` (TorchvisionNet, ResNet); "
+                "NetBackboneFinetuning needs a net with a `backbone` (TorchvisionNet, ResNet); "
                 f"{type(getattr(pl_module, 'net', pl_module)).__name__} has none"
             )
         return backbone

@@ -51,7 +51,7 @@ class Regressor(LightningModule):
             {
                 "mse": MeanSquaredError(),
                 "mae": MeanAbsoluteError(),
-                "r2": R2Score(num_outputs=num_classes),  # averaged over targets
+                "r2": R2Score(),  # averaged over targets
             }
         )
         self.train_metrics = metrics.clone(prefix="train/")
@@ -65,7 +65,7 @@ class Regressor(LightningModule):
 
     def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
         x, y = batch  # (B, ...), (B, num_classes)
-        preds = self(x).view_as(y)
+        preds = self(x).view(-1, self.hparams.num_classes)
         loss = self.loss_fn(preds, y)
         metrics = getattr(self, f"{stage}_metrics")
         single = y.shape[1] == 1  # R2Score wants (B,) for one target, (B, T) for several

@@ -1,7 +1,7 @@
 """Networks: plain `nn.Module`s injected into LightningModules.
 
 Every net takes `input_shape` (C, H, W) and `num_classes`; the CLI links both from the datamodule.
-Nets meant for transfer learning split into `backbone` and `head` (see `BackboneFinetuning`).
+Nets meant for transfer learning split into `backbone` and `head` (see `NetBackboneFinetuning`).
 """
 
 from src.nets.mlp import MLPNet

@@ -11,7 +11,7 @@ class TorchvisionNet(nn.Module):
     """Any torchvision classification model by name, its head replaced for `num_classes`.
 
     The model's last linear layer becomes `head` (new, randomly initialised); everything before
-    it is `backbone`, which `freeze_backbone` or the `BackboneFinetuning` callback freeze. Gray
+    it is `backbone`, which `freeze_backbone` or the `NetBackboneFinetuning` callback freeze. Gray
     images are repeated to the three channels the models expect, so pretrained first layers stay
     usable.
 
@@ -49,7 +49,8 @@ class TorchvisionNet(nn.Module):
             )
         self.gray, self.resize_to = input_shape[0] == 1, resize_to
         self.backbone = models.get_model(name)
-        if weights is not None:
+        # jsonargparse hands `null` given on the command line for a nested net over as "None".
+        if weights is not None and weights.lower() not in ("none", "null"):
             self.backbone.load_state_dict(_pretrained_state_dict(models, name, weights))
         parent, attr, old_head = _last_linear(self.backbone, name)
         setattr(parent, attr, nn.Identity())  # the backbone now returns features
@@ -74,8 +75,8 @@ def _pretrained_state_dict(models, name: str, weights: str) -> dict:
         entry = enum[weights] if weights != "DEFAULT" else enum.DEFAULT
     except KeyError:
         raise UsageError(
-            f"{name} has no weights {weights!r}; choose from DEFAULT, "
-            f"{', '.join(enum.__members__)}, or a local .pth file"
+            f"{name} has no weights {weights!r}; choose from "
+            f"{', '.join({'DEFAULT', *enum.__members__})}, a local .pth file, or null"
         ) from None
     try:
         return entry.get_state_dict(progress=False)
