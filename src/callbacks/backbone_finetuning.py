@@ -22,8 +22,8 @@ class NetBackboneFinetuning(_LightningBackboneFinetuning):
         backbone = getattr(getattr(pl_module, "net", None), "backbone", None)
         if not isinstance(backbone, nn.Module):
             raise UsageError(
-                "NetBackboneFinetuning needs a net with a `backbone` (TorchvisionNet, ResNet); "
-                f"{type(getattr(pl_module, 'net', pl_module)).__name__} has none"
+                "NetBackboneFinetuning needs a net with a `backbone` such as TorchvisionNet or "
+                f"CifarResNet; {type(getattr(pl_module, 'net', pl_module)).__name__} has none"
             )
         return backbone
 

@@ -5,8 +5,8 @@ Nets meant for transfer learning split into `backbone` and `head` (see `NetBackb
 """
 
 from src.nets.mlp import MLPNet
-from src.nets.resnet import ResNet
+from src.nets.resnet import CifarResNet
 from src.nets.small_cnn import SmallCNN
 from src.nets.torchvision_net import TorchvisionNet
 
-__all__ = ["MLPNet", "ResNet", "SmallCNN", "TorchvisionNet"]
+__all__ = ["CifarResNet", "MLPNet", "SmallCNN", "TorchvisionNet"]

@@ -21,7 +21,7 @@ class _BasicBlock(nn.Module):
         return (self.body(x) + self.shortcut(x)).relu()
 
 
-class ResNet(nn.Module):
+class CifarResNet(nn.Module):
     """A ResNet for small images (He et al. 2016, the CIFAR variant).
 
     A 3x3 stem without max-pool keeps 32x32 inputs at full resolution; each stage of basic
