@@ -14,7 +14,8 @@ class NetBackboneFinetuning(_LightningBackboneFinetuning):
 
     The backbone is frozen before training and unfrozen at epoch `unfreeze_backbone_at_epoch`
     as its own parameter group, at the head's current LR times `backbone_initial_ratio_lr`, then
-    raised by `lambda_func` each epoch up to the head's LR. All arguments are Lightning's.
+    raised by `lambda_func` each epoch up to the head's LR. All arguments are Lightning's;
+    `train_bn` applies to the frozen phase too.
     """
 
     @staticmethod
@@ -33,7 +34,9 @@ class NetBackboneFinetuning(_LightningBackboneFinetuning):
         BaseFinetuning.on_fit_start(self, trainer, pl_module)
 
     def freeze_before_training(self, pl_module: LightningModule) -> None:
-        super().freeze_before_training(SimpleNamespace(backbone=self._backbone(pl_module)))
+        # Lightning keeps BatchNorm trainable while the backbone is frozen whatever `train_bn`
+        # says; here `train_bn: false` freezes it too, so a frozen backbone does not change.
+        self.freeze(self._backbone(pl_module), train_bn=self.train_bn)
 
     def finetune_function(self, pl_module: LightningModule, epoch: int, optimizer: Optimizer):
         view = SimpleNamespace(backbone=self._backbone(pl_module))
