@@ -7,6 +7,7 @@ from PIL import Image
 
 from src.data import ImageFolderDataModule
 from src.errors import UsageError
+from src.load_run import load_run
 from tests.conftest import FAST, run_cli
 
 CLASSES = ("circle", "square", "stripes")
@@ -100,3 +101,16 @@ def test_train_then_predict_a_folder_writes_named_rows(tmp_path, capsys):
     assert {r["label"] for r in rows} <= set(CLASSES)
     for row in rows:
         assert sum(float(row[f"prob/{c}"]) for c in CLASSES) == pytest.approx(1, abs=1e-4)
+
+
+def test_class_names_travel_with_the_checkpoint(tmp_path, capsys):
+    root = make_image_folder(tmp_path / "images", per_class=4)
+    run_dir, _ = run_cli(
+        ["fit", *FAST, "--model.net", "MLPNet", "--data", "ImageFolderDataModule",
+         "--data.root", str(root), "--data.image_size", "8", "--data.num_workers", "0",
+         "--run.root", str(tmp_path)],
+        capsys,
+    )  # fmt: skip
+    (root / "train" / "stripes").rename(root / "train" / "zebra")  # the folder changed later
+    _, datamodule = load_run(run_dir)
+    assert datamodule.classes == CLASSES
