@@ -88,7 +88,8 @@ def test_transfer_learning_experiment_runs_with_local_weights(mnist_root, tmp_pa
     torch.save(mobilenet_v3_small().state_dict(), tmp_path / "weights.pth")
     run_dir, _ = run_cli(
         ["fit", "--config", "configs/transfer_learning.yaml", *FAST, "--data.data_dir",
-         str(mnist_root), "--data.batch_size", "16", "--model.net.init_args.weights",
+         str(mnist_root), "--data.batch_size", "8", "--model.net.init_args.resize_to", "32",
+         "--model.net.init_args.weights",
          str(tmp_path / "weights.pth"), "--run.root", str(tmp_path)],
         capsys,
     )  # fmt: skip
