@@ -5,8 +5,9 @@ from typing import Literal
 import torch
 from jsonargparse.typing import OpenUnitInterval, PositiveInt
 from lightning.pytorch import LightningDataModule
-from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
+from torch.utils.data import DataLoader, WeightedRandomSampler
 
+from src.data.image_files import ImageFiles
 from src.errors import UsageError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -164,7 +165,7 @@ class ImageFolderDataModule(LightningDataModule):
             sampler = WeightedRandomSampler(weights, num_samples=len(samples), replacement=True)
         workers = self.hparams.num_workers
         return DataLoader(
-            _ImageFiles(samples, self._transform(train), self.hparams.grayscale),
+            ImageFiles(samples, self._transform(train), self.hparams.grayscale),
             batch_size=self.hparams.batch_size,
             shuffle=train and sampler is None,
             sampler=sampler,
@@ -184,25 +185,3 @@ class ImageFolderDataModule(LightningDataModule):
 
     def predict_dataloader(self):
         return self._loader("predict")
-
-
-class _ImageFiles(Dataset):
-    """(path, label) pairs decoded one at a time: (C, H, W) float image, int label (-1: none)."""
-
-    def __init__(self, samples: list[tuple[Path, int]], transform, grayscale: bool):
-        self.samples, self.transform, self.mode = samples, transform, "L" if grayscale else "RGB"
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, i: int):
-        from PIL import Image
-        from torchvision.transforms.v2.functional import pil_to_tensor
-
-        path, label = self.samples[i]
-        try:
-            with Image.open(path) as image:
-                pixels = pil_to_tensor(image.convert(self.mode))  # (C, H, W) uint8
-        except Exception as error:  # changed on disk since the check in setup
-            raise UsageError(f"cannot read image {path} ({error})") from None
-        return self.transform(pixels), label
