@@ -32,8 +32,13 @@ def load_run(
 
     module_path, class_name = config["model"]["class_path"].rsplit(".", 1)
     model_class = getattr(__import__(module_path, fromlist=[class_name]), class_name)
-    model = model_class.load_from_checkpoint(ckpt_path, map_location=map_location)
     state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    overrides = {}
+    net = state.get("hyper_parameters", {}).get("net")
+    if isinstance(net, dict) and net.get("init_args", {}).get("weights"):
+        # The checkpoint holds the trained weights: no need (or network) for pretrained ones.
+        overrides["net"] = {**net, "init_args": {**net["init_args"], "weights": None}}
+    model = model_class.load_from_checkpoint(ckpt_path, map_location=map_location, **overrides)
     if type(datamodule).__qualname__ in state:  # what `datamodule.state_dict()` saved
         datamodule.load_state_dict(state[type(datamodule).__qualname__])
     return model.eval(), datamodule

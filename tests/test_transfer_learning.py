@@ -5,6 +5,7 @@ from lightning.pytorch import Callback, Trainer
 from src.callbacks import NetBackboneFinetuning
 from src.data import FashionMNISTDataModule
 from src.errors import UsageError
+from src.load_run import load_run
 from src.models import ImageClassifier
 from src.nets import CifarResNet, TorchvisionNet
 from tests.conftest import FAST, run_cli
@@ -94,3 +95,6 @@ def test_transfer_learning_experiment_runs_with_local_weights(mnist_root, tmp_pa
         capsys,
     )  # fmt: skip
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    (tmp_path / "weights.pth").unlink()  # the run's checkpoint alone rebuilds the model
+    model, _ = load_run(run_dir)
+    assert isinstance(model.net, TorchvisionNet)
