@@ -98,3 +98,9 @@ def test_transfer_learning_experiment_runs_with_local_weights(mnist_root, tmp_pa
     (tmp_path / "weights.pth").unlink()  # the run's checkpoint alone rebuilds the model
     model, _ = load_run(run_dir)
     assert isinstance(model.net, TorchvisionNet)
+    net = TorchvisionNet(input_shape=(1, 28, 28), num_classes=3, name="mobilenet_v3_small",
+                         weights=str(run_dir / "checkpoints" / "best.ckpt"))  # fmt: skip
+    for mine, theirs in zip(
+        net.backbone.parameters(), model.net.backbone.parameters(), strict=True
+    ):
+        assert torch.equal(mine, theirs)  # fine-tuning can start from a previous run's backbone

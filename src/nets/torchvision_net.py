@@ -22,7 +22,8 @@ class TorchvisionNet(nn.Module):
             `mobilenet_v3_small`, ...), see `torchvision.models.list_models()`.
         weights: Pretrained weights: a torchvision weights name (`DEFAULT`, `IMAGENET1K_V1`),
             downloaded once into torch's hub cache; or a path to a saved state dict of the
-            same model; or null for random initialisation.
+            same model; or the `.ckpt` of another run with the same net (its backbone, not its
+            head); or null for random initialisation.
         freeze_backbone: Train only the new head (the backbone's parameters get no gradient).
         resize_to: Resize inputs to this square size first (pretrained features work better
             near their training resolution than at 28x28); null keeps the input size.
@@ -50,11 +51,14 @@ class TorchvisionNet(nn.Module):
         self.gray, self.resize_to = input_shape[0] == 1, resize_to
         self.backbone = models.get_model(name)
         # jsonargparse hands `null` given on the command line for a nested net over as "None".
-        if weights is not None and weights.lower() not in ("none", "null"):
+        from_run = weights is not None and weights.endswith(".ckpt")
+        if weights is not None and weights.lower() not in ("none", "null") and not from_run:
             self.backbone.load_state_dict(_pretrained_state_dict(models, name, weights))
         parent, attr, old_head = _last_linear(self.backbone, name)
         setattr(parent, attr, nn.Identity())  # the backbone now returns features
         self.head = nn.Linear(old_head.in_features, num_classes)
+        if from_run:  # another run's backbone, its head left behind (its classes differ)
+            self.backbone.load_state_dict(_backbone_of_run(weights))
         self.backbone.requires_grad_(not freeze_backbone)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -86,6 +90,17 @@ def _pretrained_state_dict(models, name: str, weights: str) -> dict:
             f"could not download {name} weights {entry.name} ({error}). Offline, put {entry.url} "
             f"at {cache}, or pass a local file with --model.net.init_args.weights <path.pth>"
         ) from None
+
+
+def _backbone_of_run(ckpt_path: str) -> dict:
+    if not Path(ckpt_path).is_file():
+        raise UsageError(f"weights file {ckpt_path} does not exist")
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=False)["state_dict"]
+    prefix = "net.backbone."
+    backbone = {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
+    if not backbone:
+        raise UsageError(f"{ckpt_path} has no TorchvisionNet backbone (net.backbone.*)")
+    return backbone
 
 
 def _last_linear(model: nn.Module, name: str) -> tuple[nn.Module, str, nn.Linear]:
