@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from src.nets import AirbenchNet, MLPNet, SmallCNN
+from src.nets import AirbenchNet, CifarResNet, MLPNet, SmallCNN, TorchvisionNet
 
 
 @pytest.mark.parametrize("net_class", [MLPNet, SmallCNN])
@@ -36,3 +36,18 @@ def test_airbench_net_forward_and_whitening(input_shape):
     cov = torch.cov(out)
     assert torch.allclose(cov, torch.eye(len(cov)), atol=0.05)
     assert not net.whiten.weight.requires_grad
+
+
+@pytest.mark.parametrize("input_shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32)])
+def test_cifar_resnet_forward_shape_and_finite(input_shape):
+    net = CifarResNet(input_shape=input_shape, num_classes=7, blocks=[1, 1], widths=[8, 16])
+    logits = net(torch.randn(4, *input_shape))
+    assert logits.shape == (4, 7) and torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small"])
+@pytest.mark.parametrize("input_shape", [(1, 28, 28), (3, 32, 32)])
+def test_torchvision_net_forward_shape_and_finite(name, input_shape):
+    net = TorchvisionNet(input_shape=input_shape, num_classes=7, name=name).eval()
+    logits = net(torch.randn(2, *input_shape))
+    assert logits.shape == (2, 7) and torch.isfinite(logits).all()

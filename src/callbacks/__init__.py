@@ -1,5 +1,6 @@
 """Callbacks the configs can add under `trainer.callbacks`."""
 
+from src.callbacks.backbone_finetuning import NetBackboneFinetuning
 from src.callbacks.performance import PerformanceOptions
 from src.callbacks.prediction_writer import PredictionWriter
 from src.callbacks.progress_bar import ThrottledProgressBar
@@ -13,6 +14,7 @@ from src.callbacks.validation_predictions import ValidationPredictions
 from src.callbacks.whitening_init import WhiteningInit
 
 __all__ = [
+    "NetBackboneFinetuning",
     "PerformanceOptions",
     "PredictionWriter",
     "ResumableCheckpoint",

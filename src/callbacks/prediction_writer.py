@@ -9,9 +9,11 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 class PredictionWriter(BasePredictionWriter):
     """Writes `predictions.csv` into the run directory after `predict`: one row per input.
 
-    Columns: `index` (position in the predicted split), `label` (predicted class name),
-    `confidence`, then one `prob/<class>` column per class. Under DDP each rank writes
-    `predictions.rank<r>.csv` with its share of the rows.
+    Columns: `index` (position in the predicted split), `id` (the input's file path, where the
+    datamodule has one), then for classifiers `label` (predicted class name; for multi-label
+    models the present labels joined by `;`), `confidence` and one `prob/<class>` column per
+    class, and for regressors one `pred/<target>` column per target, in the target's units.
+    Under DDP each rank writes `predictions.rank<r>.csv` with its share of the rows.
 
     Args:
         filename: Name of the file written into the run directory.
@@ -26,19 +28,36 @@ class PredictionWriter(BasePredictionWriter):
     ) -> None:
         if not predictions:
             return
-        probs = torch.cat([p["probs"] for p in predictions]).float().cpu()
+        datamodule = trainer.datamodule
+        key = "probs" if "probs" in predictions[0] else "preds"
+        values = torch.cat([p[key] for p in predictions]).float().cpu()  # (N, K)
         indices = [i for batch in batch_indices[0] for i in batch] if batch_indices else []
-        if len(indices) != len(probs):  # loaders without a sampler: rows are in order
-            indices = list(range(len(probs)))
-        classes = getattr(trainer.datamodule, "classes", None) or range(probs.shape[1])
+        if len(indices) != len(values):  # loaders without a sampler: rows are in order
+            indices = list(range(len(values)))
+        names = list(getattr(datamodule, "classes", None) or range(values.shape[1]))
+        ids = getattr(datamodule, "predict_ids", None)
+        header = ["index", "id"] if ids else ["index"]
+        rows = [[i, ids[i]] if ids else [i] for i in indices]
+        if key == "preds":  # regression
+            if hasattr(datamodule, "unscale_targets"):
+                values = datamodule.unscale_targets(values)
+            header += [f"pred/{n}" for n in names]
+            columns = [[f"{x:.6g}" for x in v] for v in values.tolist()]
+        else:
+            preds = torch.cat([p["preds"] for p in predictions]).cpu()
+            if preds.ndim == 2:  # multi-label: 0/1 per label
+                labels = [";".join(n for n, on in zip(names, p, strict=True) if on) for p in preds]
+            else:
+                labels = [names[p] for p in preds.tolist()]
+            header += ["label", "confidence", *(f"prob/{n}" for n in names)]
+            columns = [
+                [label, f"{max(v):.6f}", *(f"{x:.6f}" for x in v)]
+                for label, v in zip(labels, values.tolist(), strict=True)
+            ]
+        rows = [r + c for r, c in zip(rows, columns, strict=True)]
         path = Path(trainer.log_dir or ".") / self.filename
         if trainer.world_size > 1:
             path = path.with_suffix(f".rank{trainer.global_rank}.csv")
         with path.open("w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["index", "label", "confidence", *(f"prob/{c}" for c in classes)])
-            confidence, preds = probs.max(dim=1)
-            rows = zip(indices, preds.tolist(), confidence.tolist(), probs.tolist(), strict=True)
-            for i, p, c, row in rows:
-                writer.writerow([i, list(classes)[p], f"{c:.6f}", *(f"{x:.6f}" for x in row)])
+            csv.writer(f).writerows([header, *rows])
         self.path = path

@@ -1,5 +1,7 @@
 """LightningModules: the training logic around an injected net."""
 
 from src.models.image_classifier import ImageClassifier
+from src.models.multilabel_classifier import MultiLabelClassifier
+from src.models.regressor import Regressor
 
-__all__ = ["ImageClassifier"]
+__all__ = ["ImageClassifier", "MultiLabelClassifier", "Regressor"]

@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from torchmetrics import MaxMetric, MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
+from src.models.optimization import configure_optimizers
 from src.optim import WarmupCosine
 
 
@@ -117,16 +118,6 @@ class ImageClassifier(LightningModule):
         return {"probs": probs, "preds": probs.argmax(dim=-1)}
 
     def configure_optimizers(self):
-        optimizer = self.optimizer(self.parameters())
-        if self.scheduler is None:
-            return optimizer
-        interval = self.hparams.scheduler_interval
-        kwargs = {}
-        if "total_steps" in getattr(self.scheduler, "keywords", {}):
-            total = self.trainer.estimated_stepping_batches
-            kwargs["total_steps"] = int(total if interval == "step" else self.trainer.max_epochs)
-        scheduler = self.scheduler(optimizer, **kwargs)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": interval},
-        }
+        return configure_optimizers(
+            self, self.optimizer, self.scheduler, self.hparams.scheduler_interval
+        )

@@ -1,10 +1,13 @@
 """Networks: plain `nn.Module`s injected into LightningModules.
 
 Every net takes `input_shape` (C, H, W) and `num_classes`; the CLI links both from the datamodule.
+Nets meant for transfer learning split into `backbone` and `head` (see `NetBackboneFinetuning`).
 """
 
 from src.nets.airbench import AirbenchNet
 from src.nets.mlp import MLPNet
+from src.nets.resnet import CifarResNet
 from src.nets.small_cnn import SmallCNN
+from src.nets.torchvision_net import TorchvisionNet
 
-__all__ = ["AirbenchNet", "MLPNet", "SmallCNN"]
+__all__ = ["AirbenchNet", "CifarResNet", "MLPNet", "SmallCNN", "TorchvisionNet"]

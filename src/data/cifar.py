@@ -1,0 +1,105 @@
+import pickle
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from src.data.image_datamodule import ImageDataModule
+from src.errors import UsageError
+
+
+class CIFAR10DataModule(ImageDataModule):
+    """CIFAR-10 (50k train / 10k test, 32x32 RGB, 10 classes) in torchvision's layout.
+
+    The python-pickle batches live in `<data_dir>/cifar-10-batches-py/`; they are downloaded
+    there when missing and online. `augment` is the standard CIFAR recipe: random 32x32 crops of
+    the 4-pixel zero-padded image and horizontal flips.
+
+    Args:
+        verify_checksums: Check every batch file's MD5 against torchvision's list before
+            loading it (off for a re-packed or subsampled copy of the dataset).
+        **kwargs: See `ImageDataModule`.
+    """
+
+    mean = (0.4914, 0.4822, 0.4465)
+    std = (0.2470, 0.2435, 0.2616)
+    crop_padding = 4
+    hflip = True
+    dataset_name = "CIFAR10"
+    n_classes = 10
+    label_key = "labels"
+
+    def __init__(self, *args, verify_checksums: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.verify_checksums = verify_checksums
+
+    @property
+    def num_classes(self) -> int:
+        return self.n_classes  # known before the files are read, for the CLI's links
+
+    @cached_property
+    def classes(self) -> tuple[str, ...]:
+        return tuple(self._read(self._dataset_class().meta)[self._dataset_class().meta["key"]])
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (3, 32, 32)
+
+    def _dataset_class(self):
+        from torchvision import datasets  # imported here: keeps CLI start-up fast
+
+        return getattr(datasets, self.dataset_name)
+
+    @property
+    def folder(self) -> Path:
+        return self.data_dir / self._dataset_class().base_folder
+
+    def prepare_data(self) -> None:
+        dataset_class = self._dataset_class()
+        names = [name for name, _ in dataset_class.train_list + dataset_class.test_list]
+        if all((self.folder / name).is_file() for name in names):
+            return
+        try:
+            dataset_class(self.data_dir, download=True)
+        except Exception as error:  # no network, a proxy page, a partial file...
+            raise UsageError(
+                f"{self.dataset_name} is not in {self.folder} and could not be downloaded "
+                f"({type(error).__name__}). Put torchvision's python version of the dataset "
+                f"there, or point --data.data_dir at the folder holding {self.folder.name}/."
+            ) from None
+
+    def _read(self, entry) -> dict:
+        """One pickle file of the dataset, given as torchvision lists it: (name, md5) or a dict."""
+        name, md5 = (entry["filename"], entry["md5"]) if isinstance(entry, dict) else entry
+        path = self.folder / name
+        if not path.is_file():
+            self.prepare_data()  # downloads, or stops with where to put the files
+        from torchvision.datasets.utils import check_integrity
+
+        if self.verify_checksums and not check_integrity(str(path), md5):
+            raise UsageError(
+                f"{path} does not match torchvision's MD5 checksum (corrupt or not the official "
+                "file); re-download it, or set --data.verify_checksums false for your own copy"
+            )
+        with path.open("rb") as f:
+            return pickle.load(f, encoding="latin1")
+
+    def load(self, train: bool) -> tuple[Tensor, Tensor]:
+        dataset_class = self._dataset_class()
+        files = dataset_class.train_list if train else dataset_class.test_list
+        batches = [self._read(entry) for entry in files]
+        images = np.concatenate([b["data"] for b in batches]).reshape(-1, 3, 32, 32)
+        labels = np.concatenate([b[self.label_key] for b in batches])
+        return torch.from_numpy(images), torch.from_numpy(labels).long()  # (N, 3, 32, 32) uint8
+
+
+class CIFAR100DataModule(CIFAR10DataModule):
+    """CIFAR-100: CIFAR-10's format, 100 fine-grained classes, in `<data_dir>/cifar-100-python/`."""
+
+    mean = (0.5071, 0.4865, 0.4409)
+    std = (0.2673, 0.2564, 0.2762)
+    dataset_name = "CIFAR100"
+    n_classes = 100
+    label_key = "fine_labels"

@@ -1,0 +1,109 @@
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from lightning.pytorch import LightningModule
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch import Tensor, nn
+from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics.classification import (
+    BinaryAccuracy,
+    BinaryF1Score,
+    MultilabelAccuracy,
+    MultilabelF1Score,
+)
+
+from src.models.optimization import configure_optimizers
+from src.optim import WarmupCosine
+
+
+class MultiLabelClassifier(LightningModule):
+    """Binary and multi-label classification: one independent yes/no logit per label.
+
+    The loss is binary cross-entropy on logits; metrics threshold the sigmoid probabilities.
+    Binary classification is the one-label case (`num_classes: 1`, targets 0/1). Logs
+    `{train,val,test}/loss`, `/acc` (per label, averaged) and `/f1` (macro), and `val/acc_best`.
+    `predict_step` returns the per-label probabilities and 0/1 predictions.
+
+    Args:
+        net: The network mapping inputs to logits (B, num_classes).
+        num_classes: Number of labels; linked from the datamodule.
+        threshold: Probability above which a label counts as present.
+        pos_weight: Weight of positive examples in the loss (> 1 favours recall on rare labels).
+        optimizer: Builds the optimizer from the parameters (default AdamW, lr 1e-3).
+        scheduler: Builds the LR scheduler from the optimizer, or null for a constant LR.
+        scheduler_interval: Step the scheduler after every optimizer step or every epoch.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        num_classes: int = 1,
+        threshold: float = 0.5,
+        pos_weight: float = 1.0,
+        optimizer: OptimizerCallable = torch.optim.AdamW,
+        scheduler: LRSchedulerCallable | None = WarmupCosine,
+        scheduler_interval: Literal["step", "epoch"] = "step",
+    ):
+        super().__init__()
+        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
+        self.net = net
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        if num_classes == 1:  # torchmetrics' multi-label metrics need two labels or more
+            acc, f1 = BinaryAccuracy(threshold), BinaryF1Score(threshold)
+        else:
+            acc = MultilabelAccuracy(num_classes, threshold, average="macro")
+            f1 = MultilabelF1Score(num_classes, threshold, average="macro")
+        metrics = MetricCollection({"acc": acc, "f1": f1})
+        self.train_metrics = metrics.clone(prefix="train/")
+        self.val_metrics = metrics.clone(prefix="val/")
+        self.test_metrics = metrics.clone(prefix="test/")
+        self.val_acc_best = MaxMetric()
+        self.val_acc_best.persistent(True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+        x, y = batch
+        logits = self(x)  # (B, num_classes)
+        y = y.view_as(logits)  # binary targets may come as (B,)
+        pos_weight = torch.tensor(self.hparams.pos_weight, device=logits.device)
+        loss = F.binary_cross_entropy_with_logits(logits, y.float(), pos_weight=pos_weight)
+        metrics = getattr(self, f"{stage}_metrics")
+        if self.hparams.num_classes == 1:
+            metrics.update(logits.sigmoid().squeeze(1), y.squeeze(1).long())
+        else:
+            metrics.update(logits.sigmoid(), y.long())
+        train = stage == "train"
+        self.log(
+            f"{stage}/loss", loss, on_step=train, on_epoch=True, prog_bar=True, sync_dist=not train
+        )
+        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage == "val")
+        return loss
+
+    def training_step(self, batch, batch_idx: int) -> Tensor:
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._shared_step(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            return
+        self.val_acc_best.update(self.val_metrics["acc"].compute())
+        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True, sync_dist=True)
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._shared_step(batch, "test")
+
+    def predict_step(self, batch, batch_idx: int) -> dict[str, Tensor]:
+        x = batch[0] if isinstance(batch, list | tuple) else batch
+        probs = self(x).sigmoid()
+        return {"probs": probs, "preds": (probs > self.hparams.threshold).long()}
+
+    def configure_optimizers(self):
+        return configure_optimizers(
+            self, self.optimizer, self.scheduler, self.hparams.scheduler_interval
+        )
