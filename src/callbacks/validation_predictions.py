@@ -42,6 +42,8 @@ class ValidationPredictions(Callback):
         confidences, preds = outputs["logits"].detach().float().softmax(-1).max(-1)
         self.targets.append(targets.cpu())
         self.preds.append(preds.cpu())
+        if images.ndim != 4:  # not images (tabular features): the confusion matrix only
+            return
         batch_rows = (images, targets, preds, confidences)
         if self.samples is None or len(self.samples[0]) < self.num_samples:
             self.samples = _first(_cat(self.samples, batch_rows), self.num_samples)
@@ -69,7 +71,10 @@ class ValidationPredictions(Callback):
             "most confident mistakes": _to_cpu(self.mistakes, datamodule),
         }
         run_dir = Path(trainer.default_root_dir)
-        plot_predictions_grid(sections, classes, run_dir / "predictions.png")
+        if self.samples is None:
+            sections = {}
+        else:
+            plot_predictions_grid(sections, classes, run_dir / "predictions.png")
         plot_confusion_matrix(targets, preds, classes, run_dir / "confusion_matrix.png", "val")
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
@@ -79,18 +84,22 @@ class ValidationPredictions(Callback):
 def _log_to_wandb(logger, sections, classes, targets, preds, step: int) -> None:
     import wandb
 
-    table = wandb.Table(columns=["image", "true", "predicted", "confidence", "kind"])
-    for kind, (images, trues, predicted, confidences) in sections.items():
-        for image, true, pred, conf in zip(images, trues, predicted, confidences, strict=True):
-            pixels = (image.permute(1, 2, 0).squeeze(-1).numpy() * 255).round().astype("uint8")
-            table.add_data(wandb.Image(pixels), classes[true], classes[pred], float(conf), kind)
     matrix = wandb.plot.confusion_matrix(
         y_true=targets.tolist(), preds=preds.tolist(), class_names=classes,
         title="val confusion matrix",
     )  # fmt: skip
-    logger.experiment.log(
-        {"val/predictions": table, "val/confusion_matrix": matrix, "trainer/global_step": step}
-    )
+    record = {"val/confusion_matrix": matrix, "trainer/global_step": step}
+    if sections:
+        table = wandb.Table(columns=["image", "true", "predicted", "confidence", "kind"])
+        for kind, (images, trues, predicted, confidences) in sections.items():
+            for image, true, pred, conf in zip(images, trues, predicted, confidences, strict=True):
+                pixels = image.permute(1, 2, 0).squeeze(-1).numpy() * 255
+                table.add_data(
+                    wandb.Image(pixels.round().astype("uint8")),
+                    classes[true], classes[pred], float(conf), kind,
+                )  # fmt: skip
+        record["val/predictions"] = table
+    logger.experiment.log(record)
 
 
 def _cat(a, b):

@@ -56,7 +56,19 @@ class CIFAR10DataModule(ImageDataModule):
     def folder(self) -> Path:
         return self.data_dir / self._dataset_class().base_folder
 
+    def cache_file(self, train: bool) -> Path | None:
+        """A decode of files whose checksums were not checked is cached apart from verified ones,
+        so turning `verify_checksums` back on checks the files again."""
+        path = super().cache_file(train)
+        if path is None or self.verify_checksums:
+            return path
+        return path.with_name(path.stem + "-unverified" + path.suffix)
+
     def prepare_data(self) -> None:
+        self._download()
+        super().prepare_data()  # decode once into the cache, before any rank's `setup`
+
+    def _download(self) -> None:
         dataset_class = self._dataset_class()
         names = [name for name, _ in dataset_class.train_list + dataset_class.test_list]
         if all((self.folder / name).is_file() for name in names):
@@ -75,7 +87,7 @@ class CIFAR10DataModule(ImageDataModule):
         name, md5 = (entry["filename"], entry["md5"]) if isinstance(entry, dict) else entry
         path = self.folder / name
         if not path.is_file():
-            self.prepare_data()  # downloads, or stops with where to put the files
+            self._download()  # or stops with where to put the files
         from torchvision.datasets.utils import check_integrity
 
         if self.verify_checksums and not check_integrity(str(path), md5):
