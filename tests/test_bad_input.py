@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from src.cli import main
 from src.models import ImageClassifier
@@ -58,6 +59,22 @@ def _bad_files(tmp: Path, run: Path) -> dict[str, Path]:
     out["a_file"].write_text("")
     out["empty_root"] = tmp / "empty_root"
     out["empty_root"].mkdir()
+    # Image folders: class folders without images; and one PNG that is not an image.
+    out["no_images"] = tmp / "no_images"
+    for name in ("cat", "dog"):
+        (out["no_images"] / "train" / name).mkdir(parents=True)
+    out["corrupt_images"] = tmp / "corrupt_images"
+    for name in ("cat", "dog"):
+        folder = out["corrupt_images"] / "train" / name
+        folder.mkdir(parents=True)
+        for i in range(4):
+            Image.new("RGB", (8, 8), (40 * i, 0, 0)).save(folder / f"{i}.png")
+    (out["corrupt_images"] / "train" / "dog" / "broken.png").write_bytes(b"not a png at all")
+    # CSV tables: a target column that is not there, and text in a feature column.
+    out["table.csv"] = tmp / "table.csv"
+    out["table.csv"].write_text("x1,x2,y\n" + "".join(f"{i},{i * 2},{i % 2}\n" for i in range(20)))
+    out["text.csv"] = tmp / "text.csv"
+    out["text.csv"].write_text("x1,x2,y\n1,2,0\n3,four,1\n" + "5,6,0\n" * 10)
     return out
 
 
@@ -104,6 +121,15 @@ CASES = [
     ("run root is a file", ["--run.root", "@a_file"],
      ["cannot create the run directory", "--run.root"]),
     ("resume outside fit", ["--run.resume", "last"], ["use it with `fit`"]),
+    ("empty image folder", ["--data", "ImageFolderDataModule", "--data.root", "@no_images"],
+     ["no readable images", "no_images/train"]),
+    ("corrupt image", ["--data", "ImageFolderDataModule", "--data.root", "@corrupt_images"],
+     ["broken.png", "--data.bad_files skip"]),
+    ("csv missing column", ["--data", "CSVDataModule", "--data.path", "@table.csv",
+                            "--data.targets", "[label]"], ["label", "its columns are"]),
+    ("csv text in a number column", ["--data", "CSVDataModule", "--data.path", "@text.csv",
+                                     "--data.targets", "[y]", "--model", "Regressor",
+                                     "--model.net", "MLPNet"], ["text.csv", "must be numeric"]),
 ]  # fmt: skip
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from src.data import CIFAR10DataModule, CIFAR100DataModule
 from src.errors import UsageError
@@ -79,4 +80,21 @@ def test_cifar_experiment_runs_a_tiny_fit(cifar_root, tmp_path, capsys):
          "--run.root", str(tmp_path)],
         capsys,
     )  # fmt: skip
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_cifar10_speedrun_config_trains_on_cpu(cifar_root, tmp_path, capsys):
+    # The GPU recipe as written (AirbenchNet, whitening init, bf16, channels_last), on a small
+    # subset; only torch.compile is off, its CPU compile alone would take a minute.
+    run_dir, _ = run_cli(
+        ["fit", "--config", "configs/cifar10_speedrun.yaml", *FAST,
+         "--data.data_dir", str(cifar_root), "--data.verify_checksums", "false",
+         "--data.batch_size", "16", "--perf.compile", "false", "--run.root", str(tmp_path)],
+        capsys,
+    )  # fmt: skip
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert saved["trainer"]["precision"] == "bf16-mixed" and saved["perf"]["channels_last"]
+    callbacks = [c["class_path"] for c in saved["trainer"]["callbacks"]]
+    assert "src.callbacks.WhiteningInit" in callbacks
+    assert "src.callbacks.ValidationPredictions" in callbacks  # appended to, not replacing
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()

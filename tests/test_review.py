@@ -82,7 +82,7 @@ def test_offline_wandb_run_holds_the_nested_config_summary_and_media(tmp_path, c
     assert "--model.optimizer.lr 0.004" in values["command"]
     assert set(values["git"]) == {"commit", "dirty"}
     assert 0 <= values["best"]["val/acc"] <= 1 and values["best"]["checkpoint"].endswith(".ckpt")
-    assert values["train/samples_per_sec"] > 0  # 12 batches fill the 10-batch window
+    assert values["train/samples_per_sec"] > 0  # measured between logging steps
     assert "test/acc" in values
     assert values["val/predictions"]["_type"] == "table-file"
     assert values["val/predictions"]["nrows"] > 0
