@@ -13,7 +13,7 @@ from src.runs import new_run_dir
 from tests.conftest import FAST, run_cli
 
 # Experiments whose data is not MNIST-like run their tiny fit in their own test files.
-OWN_TESTS = {"cifar10", "diabetes_linear", "diabetes_mlp", "transfer_learning"}
+OWN_TESTS = {"cifar10", "cifar10_speedrun", "diabetes_linear", "diabetes_mlp", "transfer_learning"}
 EXPERIMENTS = [p for p in sorted(Path("configs").glob("*.yaml")) if p.stem not in OWN_TESTS]
 PRESETS = sorted(Path("configs/presets").glob("*.yaml"))
 
