@@ -2,17 +2,17 @@ from pathlib import Path
 
 import torch
 from jsonargparse.typing import OpenUnitInterval, PositiveInt
-from lightning.pytorch import LightningDataModule
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from src.data.augment import random_crop, random_hflip
 from src.data.decode_cache import FORMAT_VERSION, load_or_decode
 from src.data.in_memory import InMemoryLoader
+from src.data.split_datamodule import SplitDataModule
 from src.errors import UsageError
 
 
-class ImageDataModule(LightningDataModule):
+class ImageDataModule(SplitDataModule):
     """Base for image datasets small enough to decode once into a uint8 tensor.
 
     Subclasses implement `load(train)` and set the class attributes below. By default the
@@ -144,18 +144,6 @@ class ImageDataModule(LightningDataModule):
             pin_memory=self.hparams.pin_memory,
             persistent_workers=self.hparams.persistent_workers and workers > 0,
         )
-
-    def train_dataloader(self):
-        return self._loader("train")
-
-    def val_dataloader(self):
-        return self._loader("val")
-
-    def test_dataloader(self):
-        return self._loader("test")
-
-    def predict_dataloader(self):
-        return self._loader("predict")
 
     def _normalize(self, images: Tensor) -> Tensor:
         """uint8 (B, C, H, W) -> normalised float32."""

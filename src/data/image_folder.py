@@ -4,16 +4,16 @@ from typing import Literal
 
 import torch
 from jsonargparse.typing import OpenUnitInterval, PositiveInt
-from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, WeightedRandomSampler
 
 from src.data.image_files import ImageFiles
+from src.data.split_datamodule import SplitDataModule
 from src.errors import UsageError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
-class ImageFolderDataModule(LightningDataModule):
+class ImageFolderDataModule(SplitDataModule):
     """Your own images: `root/train/<class>/*.png|jpg`, optional `root/val/` and `root/test/`.
 
     Class names are the sorted folder names under `train/` (saved in the checkpoints too).
@@ -173,15 +173,3 @@ class ImageFolderDataModule(LightningDataModule):
             num_workers=workers,
             persistent_workers=workers > 0,
         )
-
-    def train_dataloader(self):
-        return self._loader("train")
-
-    def val_dataloader(self):
-        return self._loader("val")
-
-    def test_dataloader(self):
-        return self._loader("test")
-
-    def predict_dataloader(self):
-        return self._loader("predict")

@@ -2,16 +2,16 @@ from typing import Literal
 
 import torch
 from jsonargparse.typing import OpenUnitInterval, PositiveInt
-from lightning.pytorch import LightningDataModule
 from torch import Tensor
 
 from src.data.in_memory import InMemoryLoader
+from src.data.split_datamodule import SplitDataModule
 from src.errors import UsageError
 
 Task = Literal["regression", "multiclass", "multilabel"]
 
 
-class TabularDataModule(LightningDataModule):
+class TabularDataModule(SplitDataModule):
     """Base for tables of numeric features: seeded splits, standardisation fitted on train only.
 
     Subclasses implement `load()` returning the features (N, F), the targets (see `task`) and
@@ -124,18 +124,6 @@ class TabularDataModule(LightningDataModule):
             rank=trainer.global_rank if trainer else 0,
             world_size=trainer.world_size if trainer else 1,
         )
-
-    def train_dataloader(self):
-        return self._loader("train")
-
-    def val_dataloader(self):
-        return self._loader("val")
-
-    def test_dataloader(self):
-        return self._loader("test")
-
-    def predict_dataloader(self):
-        return self._loader("predict")
 
 
 def _mean_std(values: Tensor) -> tuple[Tensor, Tensor]:
