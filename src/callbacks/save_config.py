@@ -15,6 +15,12 @@ class SaveConfigToLoggers(SaveConfigCallback):
     `save_hyperparameters` dicts (`trainer.enable_autolog_hparams`), which would duplicate it.
     """
 
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        # `trainer.log_dir` is a collective under DDP: read it on every rank here, not in
+        # `save_config`, which only rank 0 runs (the other ranks would never join it).
+        self.log_dir = trainer.log_dir
+        super().setup(trainer, pl_module, stage)
+
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         config = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
         config.pop("config", None)  # the paths of the --config files, not settings
@@ -25,5 +31,5 @@ class SaveConfigToLoggers(SaveConfigCallback):
 
                 run = logger.experiment
                 artifact = wandb.Artifact(f"config-{run.id}", type="config")
-                artifact.add_file(str(Path(trainer.log_dir or ".") / self.config_filename))
+                artifact.add_file(str(Path(self.log_dir or ".") / self.config_filename))
                 run.log_artifact(artifact)
