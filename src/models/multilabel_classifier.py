@@ -2,10 +2,9 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from lightning.pytorch import LightningModule
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
-from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics import MetricCollection
 from torchmetrics.classification import (
     BinaryAccuracy,
     BinaryF1Score,
@@ -13,11 +12,11 @@ from torchmetrics.classification import (
     MultilabelF1Score,
 )
 
-from src.models.optimization import configure_optimizers
+from src.models.supervised import SupervisedModule
 from src.optim import WarmupCosine
 
 
-class MultiLabelClassifier(LightningModule):
+class MultiLabelClassifier(SupervisedModule):
     """Binary and multi-label classification: one independent yes/no logit per label.
 
     The loss is binary cross-entropy on logits; metrics threshold the sigmoid probabilities.
@@ -45,11 +44,8 @@ class MultiLabelClassifier(LightningModule):
         scheduler: LRSchedulerCallable | None = WarmupCosine,
         scheduler_interval: Literal["step", "epoch"] = "step",
     ):
-        super().__init__()
+        super().__init__(net, optimizer, scheduler)
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
-        self.net = net
-        self.optimizer = optimizer
-        self.scheduler = scheduler
         if num_classes == 1:  # torchmetrics' multi-label metrics need two labels or more
             acc, f1 = BinaryAccuracy(threshold), BinaryF1Score(threshold)
         else:
@@ -59,13 +55,8 @@ class MultiLabelClassifier(LightningModule):
         self.train_metrics = metrics.clone(prefix="train/")
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
-        self.val_acc_best = MaxMetric()
-        self.val_acc_best.persistent(True)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
-
-    def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+    def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str) -> dict[str, Tensor]:
         x, y = batch
         logits = self(x)  # (B, num_classes)
         y = y.view_as(logits)  # binary targets may come as (B,)
@@ -76,34 +67,10 @@ class MultiLabelClassifier(LightningModule):
             metrics.update(logits.sigmoid().squeeze(1), y.squeeze(1).long())
         else:
             metrics.update(logits.sigmoid(), y.long())
-        train = stage == "train"
-        self.log(
-            f"{stage}/loss", loss, on_step=train, on_epoch=True, prog_bar=True, sync_dist=not train
-        )
-        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage == "val")
-        return loss
-
-    def training_step(self, batch, batch_idx: int) -> Tensor:
-        return self._shared_step(batch, "train")
-
-    def validation_step(self, batch, batch_idx: int) -> None:
-        self._shared_step(batch, "val")
-
-    def on_validation_epoch_end(self) -> None:
-        if self.trainer.sanity_checking:
-            return
-        self.val_acc_best.update(self.val_metrics["acc"].compute())
-        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True, sync_dist=True)
-
-    def test_step(self, batch, batch_idx: int) -> None:
-        self._shared_step(batch, "test")
+        self._log_loss(stage, loss)
+        return {"loss": loss}  # no "logits": the review callbacks are for single-label classes
 
     def predict_step(self, batch, batch_idx: int) -> dict[str, Tensor]:
         x = batch[0] if isinstance(batch, list | tuple) else batch
         probs = self(x).sigmoid()
         return {"probs": probs, "preds": (probs > self.hparams.threshold).long()}
-
-    def configure_optimizers(self):
-        return configure_optimizers(
-            self, self.optimizer, self.scheduler, self.hparams.scheduler_interval
-        )
