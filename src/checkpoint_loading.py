@@ -12,6 +12,11 @@ from src.errors import UsageError
 _SPECIAL_PATHS = ("last", "hpc", "registry", "best")
 
 
+def is_checkpoint_file(path: str | Path | None) -> bool:
+    """A local file to check, not a name Lightning resolves itself nor a remote URL."""
+    return path is not None and str(path) not in _SPECIAL_PATHS and "://" not in str(path)
+
+
 def load_checkpoint(path: str | Path, weights_only: bool = True) -> dict:
     """`torch.load` on CPU, with the reasons a file cannot be used turned into one clear line.
 
@@ -42,11 +47,9 @@ def _corrupt(path: Path, reason: str) -> UsageError:
     )
 
 
-def check_checkpoint(path: str | None, model: nn.Module, weights_only: bool = True) -> None:
-    """Fail in one line when `path` cannot be loaded into `model` (wrong class or shapes)."""
-    if path is None or str(path) in _SPECIAL_PATHS or "://" in str(path):
-        return
-    checkpoint = load_checkpoint(path, weights_only)
+def check_checkpoint(checkpoint: dict, path: str | Path, model: nn.Module) -> None:
+    """Fail in one line when `checkpoint` (loaded from `path`) does not fit `model` (wrong class
+    or shapes)."""
     state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
         raise UsageError(f"{path} is not a Lightning checkpoint (no state_dict): check --ckpt_path")

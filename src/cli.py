@@ -19,7 +19,7 @@ import src.models
 import src.nets
 import src.optim  # noqa: F401 - registers the short class names (`SmallCNN`, `MNISTDataModule`...)
 from src.callbacks import PerformanceOptions, ResumableCheckpoint, SaveConfigToLoggers
-from src.checkpoint_loading import check_checkpoint, load_checkpoint
+from src.checkpoint_loading import check_checkpoint, is_checkpoint_file, load_checkpoint
 from src.errors import UsageError, one_line_error
 from src.loggers.wandb_mode import choose_wandb_mode
 from src.runs import RunOptions, new_run_dir, resolve_resume, run_dir_of_checkpoint, wandb_run_id
@@ -54,10 +54,17 @@ class ResearchCLI(LightningCLI):
         # Lightning reads the checkpoint's hyperparameters here, first: fail clearly before that
         # on a missing, truncated or unsafe file.
         config = self.config.get(self.config.get("subcommand") or "")
-        path = config.get("ckpt_path") if config else None
-        if path and str(path) not in ("last", "hpc", "registry") and "://" not in str(path):
-            load_checkpoint(path, weights_only=config.get("weights_only") is not False)
+        if config and is_checkpoint_file(config.get("ckpt_path")):
+            self._load_checkpoint(config.ckpt_path, config.get("weights_only") is not False)
         super()._parse_ckpt_path()
+
+    def _load_checkpoint(self, path, weights_only: bool) -> dict:
+        """Each checkpoint file is read once, for both checks (before parsing, before running)."""
+        loaded = getattr(self, "_loaded_checkpoint", None)
+        if loaded is None or loaded[0] != str(path):
+            loaded = (str(path), load_checkpoint(path, weights_only))
+            self._loaded_checkpoint = loaded
+        return loaded[1]
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_class_arguments(RunOptions, "run")
@@ -146,7 +153,10 @@ class ResearchCLI(LightningCLI):
 
     def _check_checkpoint(self) -> None:
         config = self.config[self.subcommand]
-        check_checkpoint(config.ckpt_path, self.model, config.weights_only)
+        if is_checkpoint_file(config.ckpt_path):
+            checkpoint = self._load_checkpoint(config.ckpt_path, config.weights_only)
+            check_checkpoint(checkpoint, config.ckpt_path, self.model)
+            self._loaded_checkpoint = None  # Lightning loads it for the run itself
 
     before_fit = before_validate = before_test = before_predict = _check_checkpoint
 
