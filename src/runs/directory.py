@@ -4,33 +4,12 @@ import os
 import secrets
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from src.errors import UsageError
 
 # Set by rank 0 so DDP worker processes it launches write into the same run directory.
 RUN_DIR_ENV = "LIGHTNING_RESEARCH_RUN_DIR"
-
-
-@dataclass
-class RunOptions:
-    """Where a run writes its outputs.
-
-    Args:
-        name: Experiment name, the folder under `root`. Defaults to the first `--config` file's
-            name (`configs/mnist.yaml` -> `mnist`), else the datamodule's name.
-        root: Folder holding all experiments' run directories.
-        test_after_fit: After `fit`, evaluate the best checkpoint on the test split.
-        resume: Continue a stopped or killed run: its run directory, or `last` for the newest run
-            under `root`. Training restarts from its `checkpoints/last.ckpt` with its saved
-            config (later options override it), in the same directory and the same W&B run.
-    """
-
-    name: str | None = None
-    root: str = "logs"
-    test_after_fit: bool = True
-    resume: str | None = None
 
 
 # Below this much free space a run would likely die at its first checkpoint: refuse up front.
@@ -68,34 +47,6 @@ def check_writable(run_dir: Path) -> None:
             f"only {free // 2**20} MiB free on the disk of {run_dir}: free some space "
             "or pass --run.root on another disk"
         )
-
-
-def resolve_resume(resume: str, root: str | os.PathLike = "logs") -> Path:
-    """The run directory `--run.resume` names: a path, or `last` for the newest run under root."""
-    if os.environ.get("LOCAL_RANK", "0") != "0" and RUN_DIR_ENV in os.environ:
-        return Path(os.environ[RUN_DIR_ENV])  # DDP workers continue the run rank 0 resolved
-    if resume == "last":
-        runs = [p.parent for p in Path(root).glob("*/*/config.yaml")]
-        if not runs:
-            raise UsageError(
-                f"--run.resume last: no run under {root}/ to resume; "
-                "pass --run.root or a run directory"
-            )
-        run_dir = max(runs, key=lambda p: (p.name, (p / "config.yaml").stat().st_mtime))
-    else:
-        run_dir = Path(resume)
-    if not (run_dir / "config.yaml").is_file():
-        raise UsageError(
-            f"--run.resume {resume}: {run_dir} is not a run directory (no config.yaml); "
-            "pass a folder printed as 'Run directory: ...', or `last`"
-        )
-    if not (run_dir / "checkpoints" / "last.ckpt").is_file():
-        raise UsageError(
-            f"--run.resume {resume}: {run_dir} has no checkpoints/last.ckpt (it stopped before its "
-            "first checkpoint); start it again without --run.resume"
-        )
-    os.environ[RUN_DIR_ENV] = str(run_dir)
-    return run_dir
 
 
 def wandb_run_id(run_dir: Path) -> str | None:
