@@ -127,18 +127,12 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(kill_after_step, tmp_pat
 
 
 _WRITER = """
-import sys, types, torch
-from src.callbacks.resumable_checkpoint import ResumableCheckpoint
-target, i = sys.argv[1], 0
-class Trainer:  # just what the atomic write uses
-    is_global_zero = True
-    strategy = types.SimpleNamespace(barrier=lambda name=None: None)
-    def save_checkpoint(self, path, weights_only=False):
-        torch.save({"i": i, "weights": torch.full((8_000_000,), float(i))}, path)
-callback, trainer = ResumableCheckpoint(), Trainer()
+import sys, torch
+from src.plugins import AtomicCheckpointIO
+target, i, io = sys.argv[1], 0, AtomicCheckpointIO()
 while True:
     i += 1
-    callback._write_atomically(trainer, target)
+    io.save_checkpoint({"i": i, "weights": torch.full((8_000_000,), float(i))}, target)
     print(i, flush=True)
 """
 
