@@ -9,12 +9,9 @@ class AppendingCSVLogger(CSVLogger):
     """`CSVLogger` that continues an existing `metrics.csv` instead of deleting it.
 
     Lightning's writer removes the file it finds; a resumed run (`--run.resume`) must keep the
-    rows logged before the interruption, so they are read first and written back. `rows` counts
-    the rows in the file: checkpoints record it, and a resume keeps only the rows its checkpoint
-    had seen (`keep_rows`): the steps after it are trained, and logged, again.
+    rows logged before the interruption, so they are read first and written back, except those a
+    resume trains again (`drop_from_step`): each step stays in the file once.
     """
-
-    rows = 0
 
     @property
     def experiment(self):
@@ -26,24 +23,25 @@ class AppendingCSVLogger(CSVLogger):
         if header:
             writer.metrics_keys = header
             _write(path, header, rows)
-        self.rows = len(rows)
         return writer
 
     @rank_zero_only
-    def save(self) -> None:
-        buffered = len(self.experiment.metrics)
-        super().save()
-        self.rows += buffered
-
-    @rank_zero_only
-    def keep_rows(self, rows: int) -> None:
-        """Drop the rows after the first `rows`: logged after the resume's checkpoint."""
+    def drop_from_step(self, step: int) -> None:
+        """Drop the rows of steps `step` and later: a resume from a checkpoint taken after `step`
+        optimizer steps logs them again. Test results stay (they are not replayed)."""
         self.save()
         path = Path(self.experiment.metrics_file_path)
-        kept, header = _read(path)
-        if len(kept) > rows:
-            _write(path, header, kept[:rows])
-            self.rows = rows
+        rows, header = _read(path)
+        kept = [row for row in rows if not _replayed(row, step)]
+        if len(kept) < len(rows):
+            _write(path, header, kept)
+
+
+def _replayed(row: dict, step: int) -> bool:
+    if not row.get("step") or int(row["step"]) < step:
+        return False
+    logged = [k for k, v in row.items() if v not in ("", None) and k not in ("epoch", "step")]
+    return not all(k.startswith("test/") for k in logged)
 
 
 def _read(path: Path) -> tuple[list[dict], list[str]]:

@@ -11,7 +11,9 @@ what its launcher offers:
   (resuming needs that anyway: every rank reads the checkpoint).
 """
 
+import contextlib
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -67,6 +69,15 @@ class Launch:
     def share_error(self, key: str, error: Exception, root: str | os.PathLike = "logs") -> None:
         if self.rank == 0:
             self._publish(key, _ERROR + str(error), Path(root))
+
+    def forget(self, root: str | os.PathLike = "logs") -> None:
+        """Rank 0, at the end of the run: remove the files it shared through (all ranks read them
+        at start-up)."""
+        if self.rank == 0 and self.launcher in ("torchrun", "slurm") and self.world_size > 1:
+            folder = self._file("x", Path(root)).parent
+            shutil.rmtree(folder, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                folder.parent.rmdir()  # `.launches/`, when no other launch is using it
 
     def _publish(self, key: str, value: str, root: Path) -> None:
         # Lightning's launcher copies this process's environment into the ranks it starts.

@@ -61,6 +61,7 @@ class RunLifecycle:
         self._made_below: Path | None = None  # a new run's directories were made under this one
         self._snapshot: tuple[set, dict] | None = None  # a resumed run before this attempt
         self._checkpoint: tuple[str, dict] | None = None
+        self._root: str | None = None  # where rank 0 shared its decisions, for removing them
         self._handlers = {}
         if threading.current_thread() is threading.main_thread():
             self._handlers = install_immediate_stop()
@@ -94,6 +95,7 @@ class RunLifecycle:
                 raise
             if target is None and resume == "auto":
                 self.notes.append("--run.resume auto: no earlier run of this command; a new run")
+        self._root = root
         target = self.launch.share("resume", str(target or ""), root)
         if not target:
             return self.argv
@@ -149,6 +151,7 @@ class RunLifecycle:
             except UsageError as error:
                 self.launch.share_error("run_dir", error, config.run.root)
                 raise
+        self._root = config.run.root
         return Path(self.launch.share("run_dir", str(run_dir or ""), config.run.root))
 
     def end(self, error: BaseException | None) -> None:
@@ -167,6 +170,8 @@ class RunLifecycle:
         self.record.stop_heartbeat()
         if self.launch.rank != 0:
             return
+        if self._root is not None:
+            self.launch.forget(self._root)
         if isinstance(error, NothingToTrain):
             print(error, flush=True)
             return

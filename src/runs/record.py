@@ -12,8 +12,8 @@ class RunRecord(Callback):
 
     - At the start of the run (data and model set up): Lightning's held start-up lines, the run
       directory, a `running` status with the command and the launcher's job, a heartbeat.
-    - Every checkpoint records how many `metrics.csv` rows it has seen (the CSV is flushed first),
-      and a resume drops the rows logged after it: the replayed steps log them again, once.
+    - Every checkpoint flushes `metrics.csv` first, and a resume drops the rows of the steps it
+      trains again (logged after its checkpoint, before a crash): each step is in the file once.
     - A resume trains with the options it was given: the optimizer's hyperparameters come from
       this run's config, not the checkpoint's (the schedule's: see `WarmupCosine`), and so does
       early stopping's patience, which Lightning would restore from the checkpoint.
@@ -22,7 +22,7 @@ class RunRecord(Callback):
     def __init__(self, lifecycle):
         self.lifecycle = lifecycle
         self.started = self.trained = False
-        self._rows_to_keep: int | None = None
+        self._replay_from: int | None = None
         self._patience: dict[int, int] = {}
         self._heartbeat: Heartbeat | None = None
 
@@ -71,7 +71,7 @@ class RunRecord(Callback):
         if trainer.state.fn != "fit":
             return
         saved = checkpoint.get("run_record", {})
-        self._rows_to_keep = saved.get("metrics_rows")
+        self._replay_from = checkpoint.get("global_step")
         progress = checkpoint.get("loops", {}).get("fit_loop", {})
         progress = progress.get("epoch_loop.batch_progress", {})
         mid_epoch = progress.get("current", {}).get("completed") and not progress["is_last_batch"]
@@ -87,19 +87,17 @@ class RunRecord(Callback):
         for callback in trainer.callbacks:
             if id(callback) in self._patience:
                 callback.patience = self._patience[id(callback)]
-        if self._rows_to_keep is not None:
+        if self._replay_from is not None:
             for logger in _csv_loggers(trainer):
-                logger.keep_rows(self._rows_to_keep)
+                logger.drop_from_step(self._replay_from)
 
     def on_train_batch_end(self, trainer: Trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.trained = True
 
     def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint) -> None:
-        rows = None
         for logger in _csv_loggers(trainer):
-            logger.save()  # what the checkpoint has seen is on disk
-            rows = logger.rows
-        checkpoint["run_record"] = {"metrics_rows": rows, "world_size": trainer.world_size}
+            logger.save()  # what the checkpoint has seen is on disk, should the process die
+        checkpoint["run_record"] = {"world_size": trainer.world_size}
         if trainer.is_global_zero and self.started:
             write_status(
                 self.lifecycle.run_dir, "running",
