@@ -83,7 +83,10 @@ def src_env(threads: int = 1, **extra: str) -> dict:
     """The environment of a `python -m src` subprocess: offline W&B, `threads` threads (one: the
     machine has two cores for several processes; results compared bit for bit with an
     in-process run need the same number as this process), no parent run's shared values."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIGHTNING_RESEARCH_")}
+    inherited = ("LIGHTNING_RESEARCH_", "MASTER_", "TORCHELASTIC_", "SLURM_", "PL_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(inherited)}
+    for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "NODE_RANK", "GROUP_RANK"):
+        env.pop(key, None)  # an in-process DDP run leaves these (and MASTER_PORT) set
     env.update(WANDB_MODE="offline", WANDB_SILENT="true", OMP_NUM_THREADS=str(threads), **extra)
     return env
 

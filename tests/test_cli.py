@@ -40,9 +40,13 @@ def test_every_preset_stacks_onto_the_default(preset, tmp_path, capsys):
         "--trainer.sync_batchnorm",
         "false",
     ]
-    run_dir, _ = run_cli(
-        ["fit", "--config", str(preset), *FAST, *cpu, "--run.root", str(tmp_path)], capsys
-    )
+    try:
+        run_dir, _ = run_cli(
+            ["fit", "--config", str(preset), *FAST, *cpu, "--run.root", str(tmp_path)], capsys
+        )
+    finally:  # the ddp preset on one device starts a process group: end it for later tests
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
     for key, value in yaml.safe_load(preset.read_text())["trainer"].items():
         if key not in ("accelerator", "devices", "logger", "sync_batchnorm"):

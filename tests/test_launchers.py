@@ -17,7 +17,8 @@ import yaml
 from tests.conftest import free_port, run_dirs, src_command, src_env
 
 TINY = ["--config", "configs/presets/debug.yaml", "--trainer.enable_model_summary", "false",
-        "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"]  # fmt: skip
+        "--trainer.accelerator", "cpu", "--trainer.devices", "2",
+        "--trainer.strategy", "ddp"]  # fmt: skip
 
 
 def _torchrun(*args: str) -> list[str]:
@@ -67,17 +68,14 @@ def test_torchrun_two_processes_make_one_run_and_resume_it_in_place(tmp_path):
 
 @pytest.mark.slow
 def test_two_torchrun_nodes_meeting_at_localhost_make_one_run(tmp_path):
-    port = free_port()
-    nodes = [
-        subprocess.Popen(
-            _torchrun("--nnodes", "2", "--node-rank", str(rank), "--nproc-per-node", "1",
-                      "--master-addr", "127.0.0.1", "--master-port", str(port), "-m", "src",
-                      "fit", *TINY, "--trainer.devices", "1", "--trainer.num_nodes", "2",
-                      "--run.root", str(tmp_path)),
-            env=src_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
-        for rank in (0, 1)
-    ]
+    port, nodes = free_port(), []
+    for rank in (0, 1):
+        command = _torchrun("--nnodes", "2", "--node-rank", str(rank), "--nproc-per-node", "1",
+                            "--master-addr", "127.0.0.1", "--master-port", str(port), "-m",
+                            "src", "fit", *TINY, "--trainer.devices", "1",
+                            "--trainer.num_nodes", "2", "--run.root", str(tmp_path))  # fmt: skip
+        nodes.append(subprocess.Popen(command, env=src_env(), stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True))  # fmt: skip
     _finish(nodes)
     run_dir = _one_run(tmp_path)
     assert _status(run_dir)["status"] == "finished"
