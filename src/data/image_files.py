@@ -2,6 +2,7 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
+from src.data.decode_image import decode_image
 from src.errors import UsageError
 
 
@@ -9,19 +10,17 @@ class ImageFiles(Dataset):
     """(path, label) pairs decoded one at a time: (C, H, W) float image, int label (-1: none)."""
 
     def __init__(self, samples: list[tuple[Path, int]], transform, grayscale: bool):
-        self.samples, self.transform, self.mode = samples, transform, "L" if grayscale else "RGB"
+        self.samples, self.transform, self.grayscale = samples, transform, grayscale
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, i: int):
-        from PIL import Image
-        from torchvision.transforms.v2.functional import pil_to_tensor
-
         path, label = self.samples[i]
         try:
-            with Image.open(path) as image:
-                pixels = pil_to_tensor(image.convert(self.mode))  # (C, H, W) uint8
+            pixels = decode_image(path, self.grayscale)  # (C, H, W) float in [0, 1]
+        except UsageError:
+            raise
         except Exception as error:  # changed on disk since the check in setup
             raise UsageError(f"cannot read image {path} ({error})") from None
         return self.transform(pixels), label
