@@ -35,7 +35,7 @@ def test_standardisation_is_fitted_on_the_training_rows_only(tmp_path):
     x_test, _ = dm.splits["test"]
     assert not torch.allclose(x_test.mean(0), torch.zeros(2), atol=1e-3)  # test rows: not refit
     assert len(x_train) + len(dm.splits["val"][0]) + len(x_test) == 200
-    assert torch.allclose(dm.unscale_targets(y_train).mean(), dm.y_mean, atol=1e-4)
+    assert torch.allclose(dm.unscale_targets(y_train).mean(0), dm.target_scale.mean, atol=1e-4)
 
 
 def test_multiclass_and_multilabel_targets(tmp_path):
