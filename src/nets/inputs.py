@@ -2,12 +2,7 @@
 
 from collections.abc import Sequence
 
-from jsonargparse.typing import restricted_number_type
-
 from src.errors import UsageError
-
-#: A dropout probability; 1 would zero every activation and train nothing.
-DropoutProbability = restricted_number_type("DropoutProbability", float, [(">=", 0), ("<", 1)])
 
 
 def image_channels(net: str, input_shape: Sequence[int]) -> int:

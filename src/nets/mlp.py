@@ -3,7 +3,8 @@ import math
 from jsonargparse.typing import PositiveInt
 from torch import Tensor, nn
 
-from src.nets.inputs import DropoutProbability, check_dropout
+from src.arg_types import HalfOpenUnitInterval
+from src.nets.inputs import check_dropout
 
 
 class MLPNet(nn.Module):
@@ -21,7 +22,7 @@ class MLPNet(nn.Module):
         input_shape: tuple[int, ...] = (1, 28, 28),
         num_classes: int = 10,
         hidden_dims: list[PositiveInt] = [256, 128],  # noqa: B006 - jsonargparse needs a literal
-        dropout: DropoutProbability = 0.1,
+        dropout: HalfOpenUnitInterval = 0.1,
     ):
         super().__init__()
         check_dropout(dropout)

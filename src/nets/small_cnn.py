@@ -1,7 +1,8 @@
 from jsonargparse.typing import PositiveInt
 from torch import Tensor, nn
 
-from src.nets.inputs import DropoutProbability, check_dropout, image_channels
+from src.arg_types import HalfOpenUnitInterval
+from src.nets.inputs import check_dropout, image_channels
 
 
 class SmallCNN(nn.Module):
@@ -22,7 +23,7 @@ class SmallCNN(nn.Module):
         input_shape: tuple[int, ...] = (1, 28, 28),
         num_classes: int = 10,
         channels: list[PositiveInt] = [32, 64, 128],  # noqa: B006 - jsonargparse needs a literal
-        dropout: DropoutProbability = 0.1,
+        dropout: HalfOpenUnitInterval = 0.1,
     ):
         super().__init__()
         check_dropout(dropout)
