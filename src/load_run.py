@@ -30,7 +30,7 @@ def load_run(
     config = yaml.safe_load(config_path.read_text())
     parser = ArgumentParser()
     parser.add_subclass_arguments(LightningDataModule, "data")
-    datamodule = parser.instantiate_classes(parser.parse_object({"data": config["data"]})).data
+    datamodule = parser.instantiate(parser.parse_object({"data": config["data"]})).data
 
     module_path, class_name = config["model"]["class_path"].rsplit(".", 1)
     model_class = getattr(__import__(module_path, fromlist=[class_name]), class_name)
