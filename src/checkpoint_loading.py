@@ -46,7 +46,7 @@ def load_checkpoint(
         raise _corrupt(path, first, option) from None
     except Exception as error:  # torch's many ways of reporting a torn zip or a non-checkpoint
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise _corrupt(path, reason, option) from None
+        raise _corrupt(path, reason.split(". ")[0], option) from None
 
 
 def _corrupt(path: Path, reason: str, option: str) -> UsageError:

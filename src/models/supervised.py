@@ -61,10 +61,10 @@ class SupervisedModule(LightningModule):
         datamodule = self.trainer.datamodule if self._trainer is not None else None
         task = getattr(datamodule, "task", self.task)
         if task != self.task:
+            table = f" (or --data.task {self.task})" if hasattr(datamodule, "features") else ""
             raise UsageError(
                 f"{type(self).__name__} learns {self.task} targets but {type(datamodule).__name__} "
-                f"gives {task} ones: use --model {_MODEL_FOR_TASK.get(task, '...')} (or, for "
-                f"CSV data, --data.task {self.task})"
+                f"gives {task} ones: use --model {_MODEL_FOR_TASK.get(task, '...')}{table}"
             )
 
     def _log_loss(self, stage: str, loss: Tensor) -> None:

@@ -80,8 +80,8 @@ def _load(module: nn.Module, state_dict: dict, weights: str, name: str) -> None:
     except (RuntimeError, TypeError, AttributeError) as error:
         first = str(error).strip().splitlines()[0].removesuffix(":")
         raise UsageError(
-            f"{weights} does not hold {name} weights ({first}): pass {_OPTION} for the same "
-            "--model.net.init_args.name"
+            f"{weights} does not hold {name} weights ({first}): pass {_OPTION} a file saved "
+            f"from a {name}, or the --model.net.init_args.name it was saved from"
         ) from None
 
 
