@@ -6,13 +6,11 @@ import torch
 from jsonargparse.typing import NonNegativeInt, OpenUnitInterval, PositiveInt
 from torch.utils.data import DataLoader, WeightedRandomSampler
 
-from src.data.image_files import ImageFiles
+from src.data.image_files import ImageFiles, find_images
 from src.data.normalize import Normalize
 from src.data.split_datamodule import SplitDataModule
 from src.data.splits import check_split_options, seeded_split
 from src.errors import UsageError
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
 class ImageFolderDataModule(SplitDataModule):
@@ -162,29 +160,7 @@ class ImageFolderDataModule(SplitDataModule):
         return samples
 
     def _images(self, folder: Path, recursive: bool = False) -> list[Path]:
-        """The image files in `folder`, each checked to decode; sorted for reproducibility."""
-        from PIL import Image
-
-        if recursive and not folder.is_dir():
-            raise UsageError(f"--data.predict_dir {folder} is not a folder")
-        paths = folder.rglob("*") if recursive else folder.glob("*")
-        images = []
-        for path in sorted(p for p in paths if p.is_file() and not p.name.startswith(".")):
-            try:
-                if path.suffix.lower() not in IMAGE_SUFFIXES:
-                    raise ValueError("not an image file extension")
-                with Image.open(path) as image:
-                    image.verify()  # reads the structure without decoding all pixels
-            except Exception as error:
-                message = f"cannot read image {path} ({error})"
-                if self.hparams.bad_files == "error":
-                    raise UsageError(f"{message}; remove it or set --data.bad_files skip") from None
-                warnings.warn(f"skipping {message}", stacklevel=2)
-                continue
-            images.append(path)
-        if recursive and not images:
-            raise UsageError(f"no readable images under --data.predict_dir {folder}")
-        return images
+        return find_images(folder, recursive, self.hparams.bad_files)
 
     def _transform(self, train: bool):
         from torchvision.transforms import v2
