@@ -1,6 +1,7 @@
 """Shared fixtures: small datasets written in their real on-disk formats, and a CLI runner."""
 
 import gzip
+import hashlib
 import re
 import struct
 from pathlib import Path
@@ -67,3 +68,20 @@ def run_cli(args: list[str], capsys) -> tuple[Path, str]:
     dirs = re.findall(r"^Run directory: (.+)$", out, flags=re.M)
     assert dirs, out
     return Path(dirs[-1]), out
+
+
+@pytest.fixture(scope="module")
+def earlier_run(tmp_path_factory) -> Path:
+    """One finished run (SmallCNN on digits) whose files no mistake may touch."""
+    root = tmp_path_factory.mktemp("runs")
+    main(["fit", *FAST, "--run.test_after_fit", "false", "--run.root", str(root)])
+    (run_dir,) = root.glob("digits/*/")
+    return run_dir
+
+
+def fingerprint(root: Path) -> dict[str, str]:
+    """Every file's hash and every folder (an empty run directory counts too) under `root`."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else ""
+        for p in sorted(root.rglob("*"))
+    }

@@ -2,7 +2,6 @@
 training with one `error:` line naming the file or option and the fix, exit code 2, no
 traceback, no new run directory, and earlier runs left byte for byte as they were."""
 
-import hashlib
 import pickle
 import socket
 from collections.abc import Callable
@@ -14,7 +13,7 @@ import torch
 from PIL import Image
 
 from src.cli import main
-from tests.conftest import FAST, make_mnist_like, write_idx
+from tests.conftest import FAST, fingerprint, make_mnist_like, write_idx
 from tests.test_cifar import make_cifar
 
 
@@ -30,23 +29,6 @@ LATE = pytest.mark.xfail(
     raises=RunDirectoryLeftBehind,
     strict=True,
 )
-
-
-@pytest.fixture(scope="module")
-def earlier_run(tmp_path_factory) -> Path:
-    """One finished run whose files no mistake may touch."""
-    root = tmp_path_factory.mktemp("runs")
-    main(["fit", *FAST, "--run.test_after_fit", "false", "--run.root", str(root)])
-    (run_dir,) = root.glob("digits/*/")
-    return run_dir
-
-
-def _fingerprint(root: Path) -> dict[str, str]:
-    """Every file's hash and every folder (an empty run directory counts too) under `root`."""
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else ""
-        for p in sorted(root.rglob("*"))
-    }
 
 
 # --- broken inputs, written the way users break them ---------------------------------------
@@ -261,7 +243,7 @@ def test_a_broken_input_costs_one_clear_line(
     monkeypatch.setattr(socket.socket, "connect", offline)  # nothing may be downloaded
     args = make(tmp_path)
     root = earlier_run.parent.parent
-    before = _fingerprint(root)
+    before = fingerprint(root)
     capsys.readouterr()
 
     with pytest.raises(SystemExit) as exit_info:
@@ -274,7 +256,7 @@ def test_a_broken_input_costs_one_clear_line(
     assert "Traceback" not in err
     for word in expected:
         assert word in lines[0], lines[0]
-    after = _fingerprint(root)
+    after = fingerprint(root)
     assert {k: v for k, v in after.items() if k in before} == before  # earlier runs untouched
     if after.keys() != before.keys():
         raise RunDirectoryLeftBehind(sorted(after.keys() - before.keys()))
