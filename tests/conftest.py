@@ -85,3 +85,12 @@ def fingerprint(root: Path) -> dict[str, str]:
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else ""
         for p in sorted(root.rglob("*"))
     }
+
+
+def assert_one_error_line(err: str, expected: list[str]) -> None:
+    """stderr is one `error: ...` line, no traceback, holding every expected word."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    for word in expected:
+        assert word in lines[0], lines[0]
