@@ -106,3 +106,26 @@ def test_export_mistakes_are_one_clear_line(args, message, run_dir, tmp_path, ca
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and len(err.splitlines()) == 1 and message in err, err
+
+
+def test_an_image_folder_export_takes_resized_pixels(tmp_path, capsys):
+    from tests.test_image_folder import make_image_folder
+
+    root = make_image_folder(tmp_path / "images", per_class=4)
+    run, _ = run_cli(
+        ["fit", *FAST, "--model.net", "SmallCNN", "--model.net.channels", "[8]",
+         "--data", "ImageFolderDataModule", "--data.data_dir", str(root),
+         "--data.image_size", "12", "--data.num_workers", "0", "--run.root", str(tmp_path)],
+        capsys,
+    )  # fmt: skip
+    path = export(run, "pt2")
+    model, datamodule = load_run(run)
+    datamodule.setup("predict")
+    x, y = next(iter(datamodule.predict_dataloader()))  # decoded, resized, normalised
+    expected = _predict_step(model, datamodule, (x, y))["probs"]
+    raw = datamodule.normalize.inverse(x)  # the resized pixels in [0, 1]
+    torch.testing.assert_close(torch.export.load(path).module()(raw), expected)
+    metadata = json.loads(path.with_suffix(".json").read_text())
+    assert metadata["classes"] == ["circle", "square", "stripes"]
+    assert metadata["preprocessing"]["resize"] == [12, 12]
+    assert metadata["input"]["shape"] == ["batch", 3, 12, 12]

@@ -33,6 +33,8 @@ class PredictionWriter(Callback):
         self, trainer: Trainer, pl_module: LightningModule, outputs, batch, batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:  # fmt: skip
+        if not isinstance(outputs, dict):  # a predict_step of another shape: nothing to write
+            return
         self.outputs.append({k: v.detach().float().cpu() for k, v in outputs.items()})
         if isinstance(batch, list | tuple) and len(batch) > 1:
             self.targets.append(batch[1].detach().cpu())
