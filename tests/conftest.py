@@ -1,6 +1,7 @@
 """Shared fixtures: small datasets written in their real on-disk formats, and a CLI runner."""
 
 import gzip
+import hashlib
 import os
 import re
 import socket
@@ -98,3 +99,29 @@ def src_command(*args: str) -> list[str]:
 def run_dirs(root: Path) -> list[Path]:
     """The run directories under `root` (any depth): folders holding a config.yaml."""
     return sorted(p.parent for p in root.glob("**/config.yaml") if p.parent.name != "checkpoints")
+
+
+@pytest.fixture(scope="module")
+def earlier_run(tmp_path_factory) -> Path:
+    """One finished run (SmallCNN on digits) whose files no mistake may touch."""
+    root = tmp_path_factory.mktemp("runs")
+    main(["fit", *FAST, "--run.test_after_fit", "false", "--run.root", str(root)])
+    (run_dir,) = root.glob("digits/*/")
+    return run_dir
+
+
+def fingerprint(root: Path) -> dict[str, str]:
+    """Every file's hash and every folder (an empty run directory counts too) under `root`."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else ""
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def assert_one_error_line(err: str, expected: list[str]) -> None:
+    """stderr is one `error: ...` line, no traceback, holding every expected word."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    for word in expected:
+        assert word in lines[0], lines[0]
