@@ -17,7 +17,7 @@ import src.optim  # noqa: F401 - registers the short class names (`SmallCNN`, `M
 from src.callbacks import PerformanceOptions, ResumableCheckpoint, SaveConfigToLoggers
 from src.checkpoint_loading import check_checkpoint, is_checkpoint_file
 from src.errors import UsageError, one_line_error
-from src.preflight import check_monitor, check_options
+from src.preflight import check_options
 from src.runs import RunOptions
 from src.runs.console import quiet_known_noise
 from src.runs.lifecycle import NothingToTrain, RunLifecycle
@@ -153,11 +153,7 @@ class ResearchCLI(LightningCLI):
             checkpoint = self.lifecycle.checkpoint(config.ckpt_path, config.weights_only)
             check_checkpoint(checkpoint, config.ckpt_path, self.model)
 
-    before_validate = before_test = before_predict = _check_checkpoint
-
-    def before_fit(self) -> None:
-        check_monitor(self.model, self.config.fit.checkpoint.monitor)
-        self._check_checkpoint()
+    before_fit = before_validate = before_test = before_predict = _check_checkpoint
 
     def after_fit(self) -> None:
         if self.config.fit.run.test_after_fit and not self.trainer.fast_dev_run:

@@ -135,9 +135,9 @@ CASES = [
      ["schedule needs the run's length", "--trainer.max_epochs", "--model.scheduler null"]),
     ("resume with another batch size", ["--run.resume", "@run", "--data.batch_size", "7"],
      ["keeps the batch size", "new run"]),
-    ("empty image folder", ["--data", "ImageFolderDataModule", "--data.root", "@no_images"],
+    ("empty image folder", ["--data", "ImageFolderDataModule", "--data.data_dir", "@no_images"],
      ["no readable images", "no_images/train"]),
-    ("corrupt image", ["--data", "ImageFolderDataModule", "--data.root", "@corrupt_images"],
+    ("corrupt image", ["--data", "ImageFolderDataModule", "--data.data_dir", "@corrupt_images"],
      ["broken.png", "--data.bad_files skip"]),
     ("csv missing column", ["--data", "CSVDataModule", "--data.path", "@table.csv",
                             "--data.targets", "[label]"], ["label", "its columns are"]),
@@ -145,7 +145,9 @@ CASES = [
                                      "--data.targets", "[y]", "--model", "Regressor",
                                      "--model.net", "MLPNet", "--checkpoint.monitor", "val/mse",
                                      "--checkpoint.mode", "min"], ["text.csv", "must be numeric"]),
-    ("monitor of another model", ["--model", "Regressor", "--model.net", "MLPNet"],
+    ("monitor of another model", ["--data", "CSVDataModule", "--data.path", "@table.csv",
+                                  "--data.targets", "[y]", "--model", "Regressor",
+                                  "--model.net", "MLPNet"],
      ["--checkpoint.monitor val/acc", "Regressor", "val/mse"]),
 ]  # fmt: skip
 

@@ -121,3 +121,24 @@ def test_slurm_tasks_make_one_run_and_a_requeued_job_continues_it(tmp_path):
     assert _one_run(tmp_path) == run_dir
     assert _step(run_dir) == 36 and _status(run_dir)["status"] == "finished"
     assert _status(run_dir)["attempts"] == 2
+
+
+@pytest.mark.slow
+def test_the_fsdp_preset_shards_on_two_processes_and_resumes_like_ddp(tmp_path):
+    from src.models import ImageClassifier
+
+    def fit(*args):
+        command = src_command("fit", "--config", "configs/presets/debug.yaml", "--config",
+                              "configs/presets/fsdp.yaml", "--trainer.accelerator", "cpu",
+                              "--trainer.devices", "2", "--trainer.precision", "32-true",
+                              "--trainer.enable_model_summary", "false",
+                              "--run.root", str(tmp_path), *args)  # fmt: skip
+        return subprocess.Popen(command, env=src_env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)  # fmt: skip
+
+    _finish([fit()])
+    run_dir = _one_run(tmp_path)
+    _finish([fit("--run.resume", str(run_dir), "--trainer.max_epochs", "2")])
+    assert _one_run(tmp_path) == run_dir and _step(run_dir) == 4
+    model = ImageClassifier.load_from_checkpoint(run_dir / "checkpoints" / "best.ckpt")
+    assert type(model.net).__name__ == "SmallCNN"  # one full file, not shards: loads anywhere

@@ -5,6 +5,7 @@ from torchmetrics import MaxMetric, MeanMetric, MinMetric
 
 from src.errors import UsageError
 from src.models.optimization import configure_optimizers
+from src.models.sharding import shard
 
 # The model that learns each datamodule `task`.
 _MODEL_FOR_TASK = {
@@ -49,6 +50,12 @@ class SupervisedModule(LightningModule):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
+
+    def configure_model(self) -> None:
+        """Under `ModelParallelStrategy` (configs/presets/fsdp.yaml), shard the net with FSDP2;
+        under any other strategy there is no device mesh and nothing to do."""
+        if self.device_mesh is not None:
+            shard(self.net, self.device_mesh["data_parallel"])
 
     def predict(self, x: Tensor) -> Tensor:
         """What the model predicts for inputs x: probabilities, or values (regression)."""
