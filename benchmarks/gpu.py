@@ -108,7 +108,8 @@ def check_resume_after_kill(args, root: Path) -> dict:
     device = "configs/presets/gpu.yaml" if args.device == "cuda" else "configs/presets/cpu.yaml"
     command = [sys.executable, "-m", "src", "fit", "--config", device, "--data",
                "MNISTDataModule", "--data.data_dir", args.data_dir, "--trainer.logger", "false",
-               "--trainer.max_epochs", "3", "--checkpoint.last_every_n_train_steps", "20",
+               "--trainer.max_epochs", "3", "--trainer.limit_train_batches", str(args.batches),
+               "--checkpoint.last_every_n_train_steps", "10",
                "--run.root", str(root / "killed"), "--run.resume", "auto"]  # fmt: skip
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 600
