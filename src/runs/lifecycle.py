@@ -107,12 +107,12 @@ class RunLifecycle:
     def configure(self, config: Namespace, dump: dict) -> None:
         """Before the classes are built: this run's directory and all that writes into it."""
         config.run.name = config.run.name or experiment_name(config)
+        evaluated = run_dir_of_checkpoint(config.get("ckpt_path"))  # the run a checkpoint is of
         if self.resume_dir is not None:
             self._resume(config, dump)
         else:
-            self.run_dir = self._new_run_dir(config)
+            self.run_dir = self._new_run_dir(config, evaluated)
         config.trainer.default_root_dir = str(self.run_dir)
-        evaluated = run_dir_of_checkpoint(config.get("ckpt_path"))
         if self.subcommand == "fit":
             config.checkpoint.dirpath = str(self.run_dir / "checkpoints")
         elif evaluated is not None:  # nothing is saved; Lightning warns if it differs
@@ -145,8 +145,7 @@ class RunLifecycle:
         if self.launch.rank == 0:
             self._snapshot = _snapshot(run_dir)
 
-    def _new_run_dir(self, config: Namespace) -> Path:
-        evaluated = run_dir_of_checkpoint(config.get("ckpt_path"))
+    def _new_run_dir(self, config: Namespace, evaluated: Path | None) -> Path:
         if self.subcommand != "fit" and evaluated is not None:
             parent = evaluated / self.subcommand  # evaluating a run's checkpoint: inside it
         else:
