@@ -1,6 +1,7 @@
 """Callbacks the configs can add under `trainer.callbacks`."""
 
 from src.callbacks.backbone_finetuning import NetBackboneFinetuning
+from src.callbacks.optuna_pruning import OptunaPruning
 from src.callbacks.performance import PerformanceOptions
 from src.callbacks.prediction_writer import PredictionWriter
 from src.callbacks.progress_bar import ThrottledProgressBar
@@ -15,6 +16,7 @@ from src.callbacks.whitening_init import WhiteningInit
 
 __all__ = [
     "NetBackboneFinetuning",
+    "OptunaPruning",
     "PerformanceOptions",
     "PredictionWriter",
     "ResumableCheckpoint",
