@@ -1,0 +1,46 @@
+from pathlib import Path
+
+from src.experiments.run_info import RunInfo, metric_series
+
+
+def plot_overlay(runs: list[RunInfo], metric: str, path: Path, keys: list[str] = ()) -> Path | None:
+    """One curve of `metric` (against the step) per run, labelled by the keys that differ.
+
+    Runs that differ only in the seed share a colour, so the spread over seeds shows. Returns
+    None when no run logged `metric`.
+    """
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
+
+    curves = [(run, metric_series(run.run_dir, metric)) for run in runs if run.run_dir]
+    curves = [(run, points) for run, points in curves if points]
+    if not curves:
+        return None
+    configs = [k for k in keys if k != "seed_everything"]
+    colours: dict[tuple, str] = {}
+    fig = Figure(figsize=(10, 5), layout="constrained")
+    ax = fig.subplots()
+    for run, points in curves:
+        config = tuple(repr(run.config.get(k)) for k in configs)
+        colour = colours.setdefault(config, f"C{len(colours) % 10}")
+        steps, values = zip(*points, strict=True)
+        ax.plot(steps, values, color=colour, label=_label(run, keys), linewidth=1.5,
+                marker="o" if len(points) < 30 else None, markersize=3, alpha=0.85)  # fmt: skip
+    ax.set(title=f"{metric} ({len(curves)} runs)", xlabel="step", ylabel=metric)
+    ax.grid(alpha=0.3)
+    fig.legend(loc="outside right upper", fontsize=7 if len(curves) < 20 else 5)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    return Path(path)
+
+
+def _label(run: RunInfo, keys: list[str]) -> str:
+    short = {k: k.rsplit(".", 1)[-1] for k in keys}
+    if len(set(short.values())) < len(short):  # two keys end alike: spell them out
+        short = {k: k for k in keys}
+    values = ", ".join(f"{short[k]}={_value(run.config.get(k))}" for k in keys)
+    label = f"{run.name}: {values}" if values else run.name
+    return label if len(label) <= 60 else label[:57] + "..."
+
+
+def _value(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
