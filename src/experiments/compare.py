@@ -29,7 +29,8 @@ def compare_runs(
     extra = [name] if name and not any(name in run.best for run in runs) else []
     if sort is None and name:
         sort, ascending = name, metric.get("goal") == "minimize"
-    table = build_table(runs, sort=sort, ascending=ascending, extra_metrics=extra)
+    swept = list(sweep.get("parameters") or {})  # a sweep's own keys first, in its order
+    table = build_table(runs, sort=sort, ascending=ascending, extra_metrics=extra, first_keys=swept)
     if out is not None:
         table.write(Path(out))
         plot = plot or next((m for run in runs for m in run.best), None) or metric.get("name")

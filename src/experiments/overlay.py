@@ -4,10 +4,20 @@ from src.experiments.run_info import RunInfo, metric_series
 
 
 def plot_overlay(runs: list[RunInfo], metric: str, path: Path, keys: list[str] = ()) -> Path | None:
+    """Write `overlay_figure` as a PNG; None when no run logged `metric`."""
+    fig = overlay_figure(runs, metric, keys)
+    if fig is None:
+        return None
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    return Path(path)
+
+
+def overlay_figure(runs: list[RunInfo], metric: str, keys: list[str] = ()):
     """One curve of `metric` (against the step) per run, labelled by the keys that differ.
 
-    Runs that differ only in the seed share a colour, so the spread over seeds shows. Returns
-    None when no run logged `metric`.
+    Runs that differ only in the seed share a colour (one line style each), so the spread
+    over seeds shows.
     """
     from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
 
@@ -17,20 +27,24 @@ def plot_overlay(runs: list[RunInfo], metric: str, path: Path, keys: list[str] =
         return None
     configs = [k for k in keys if k != "seed_everything"]
     colours: dict[tuple, str] = {}
+    seen: dict[tuple, int] = {}
     fig = Figure(figsize=(10, 5), layout="constrained")
     ax = fig.subplots()
     for run, points in curves:
         config = tuple(repr(run.config.get(k)) for k in configs)
         colour = colours.setdefault(config, f"C{len(colours) % 10}")
+        index = seen[config] = seen.get(config, -1) + 1  # the how-manieth seed of its config
+        style = _STYLES[index % len(_STYLES)]
         steps, values = zip(*points, strict=True)
-        ax.plot(steps, values, color=colour, label=_label(run, keys), linewidth=1.5,
-                marker="o" if len(points) < 30 else None, markersize=3, alpha=0.85)  # fmt: skip
+        ax.plot(steps, values, color=colour, linestyle=style, label=_label(run, keys),
+                linewidth=1.5, marker="o" if len(points) < 30 else None, markersize=3)  # fmt: skip
     ax.set(title=f"{metric} ({len(curves)} runs)", xlabel="step", ylabel=metric)
     ax.grid(alpha=0.3)
     fig.legend(loc="outside right upper", fontsize=7 if len(curves) < 20 else 5)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    return Path(path)
+    return fig
+
+
+_STYLES = ("-", "--", ":", "-.")
 
 
 def _label(run: RunInfo, keys: list[str]) -> str:

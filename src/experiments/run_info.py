@@ -66,7 +66,8 @@ def find_runs(path: Path) -> list[RunInfo]:
         if "sweep.yaml" in files:
             for trial_dir in sorted(d for d in folder.iterdir() if (d / "trial.yaml").is_file()):
                 record = read_record(trial_dir) or {}
-                run_dir = folder / record["run_dir"] if record.get("run_dir") else None
+                rel = record.get("run_dir")  # gone if its run removed it (failed before a step)
+                run_dir = folder / rel if rel and (folder / rel / "config.yaml").is_file() else None
                 label = _label(trial_dir, path)
                 runs.append(read_run(run_dir, label, record))
             dirs.clear()

@@ -26,7 +26,7 @@ from src.experiments.records import now, read_record, write_record, write_sweep_
 from src.experiments.run_info import metric_value
 from src.experiments.search import make_pruner, make_sampler, suggest
 from src.experiments.spec import SweepSpec, cli_args
-from src.experiments.storage import open_storage, storage_url
+from src.experiments.storage import OwnedFileLock, open_storage, storage_url
 from src.experiments.study import claim, is_duplicate, open_study, recover
 from src.experiments.table import Table
 from src.experiments.trial import (
@@ -92,10 +92,13 @@ def run_sweep(spec: SweepSpec, **options) -> Table:
     folder.mkdir(parents=True, exist_ok=True)
     url = storage_url(opts.storage, folder)
     pruner = make_pruner(spec.early_terminate)
-    study = open_study(
-        spec, open_storage(url), opts.trials, make_sampler(spec.method, opts.seed), pruner,
-        check=lambda: check_command_line(spec, pruning=pruner is not None), seed=opts.seed,
-    )  # fmt: skip
+    # Workers starting together: one checks the command line and queues the trials, the others
+    # wait for it, then join (a worker killed meanwhile leaves a lock the next one breaks).
+    with OwnedFileLock(str(folder / ".setup"), grace_s=3600):
+        study = open_study(
+            spec, open_storage(url), opts.trials, make_sampler(spec.method, opts.seed), pruner,
+            check=lambda: check_command_line(spec, pruning=pruner is not None), seed=opts.seed,
+        )  # fmt: skip
     metric = study.user_attrs["metric"]
     write_sweep_file(folder, {"name": spec.name, "source": spec.source, "storage": url,
                               **spec.definition(), "metric": metric,

@@ -49,10 +49,11 @@ class OwnedFileLock(JournalFileOpenLock):
     machines) that names its owner, so a lock left by a process killed while writing is
     released at once by the next process on its host, not after a grace period of silence."""
 
-    def __init__(self, journal: str):
-        super().__init__(journal, grace_period=_GRACE_S)
+    def __init__(self, journal: str, grace_s: float = _GRACE_S):
+        super().__init__(journal, grace_period=max(3, int(grace_s)))
         self.path = journal + ".lock"
         self.owner = f"{HOST} {os.getpid()}"
+        self.grace_s = grace_s
 
     def acquire(self) -> bool:
         wait, seen, since = 0.001, None, time.monotonic()
@@ -63,7 +64,7 @@ class OwnedFileLock(JournalFileOpenLock):
                 owner = _read(self.path)
                 if owner != seen:  # a new holder: its grace period starts now
                     seen, since = owner, time.monotonic()
-                if _is_orphaned(owner) or time.monotonic() - since > _GRACE_S:
+                if _is_orphaned(owner) or time.monotonic() - since > self.grace_s:
                     self._break(owner)
                     continue
                 time.sleep(wait)
@@ -72,6 +73,13 @@ class OwnedFileLock(JournalFileOpenLock):
             os.write(fd, self.owner.encode())
             os.close(fd)
             return True
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
 
     def release(self) -> None:
         moved = f"{self.path}.{uuid.uuid4().hex}.released"

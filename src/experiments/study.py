@@ -42,6 +42,7 @@ def open_study(
     metric (`{"name", "goal"}`) the trials report."""
     kwargs = {"study_name": spec.name, "storage": storage, "sampler": sampler, "pruner": pruner}
     if spec.name not in optuna.get_all_study_names(storage):
+        n = _slots(spec, n_trials)  # before the check: the cheap mistakes first
         metric = check() if check else spec.metric
         try:
             study = optuna.create_study(direction=metric["goal"], **kwargs)
@@ -52,7 +53,7 @@ def open_study(
             study.set_user_attr("metric", metric)
             # a random search's draws, extended on a re-run, continue the same sequence
             study.set_user_attr("seed", seed if seed is not None else random.randrange(2**31))
-            _queue(study, spec, _slots(spec, n_trials), start=0)
+            _queue(study, spec, n, start=0)
             return study
     study = optuna.load_study(**kwargs)
     slots = _wait_for(study, "slots")
@@ -116,8 +117,10 @@ def recover(study: optuna.Study, stale_after: float, retry_failed: bool, max_att
 def retry(study: optuna.Study, trial: FrozenTrial, resume: bool) -> None:
     """Queue `trial` again with its values; `resume` continues its run from its checkpoint."""
     attrs = trial.user_attrs
+    # its drawn values; a trial claimed and lost before it drew them has only its queued ones
+    fixed = trial.system_attrs.get("fixed_params") or {}
     study.enqueue_trial(
-        {k: encode(v) for k, v in trial.params.items()},
+        {**fixed, **{k: encode(v) for k, v in trial.params.items()}},
         user_attrs={"name": attrs["name"], "retry_of": trial.number, "resume": resume,
                     "attempt": attrs.get("attempt", 1) + 1},
     )  # fmt: skip
@@ -136,6 +139,8 @@ def is_stale(trial: FrozenTrial, stale_after: float) -> bool:
 
 def _slots(spec: SweepSpec, n_trials: int | None) -> int:
     if spec.method == "grid":
+        if n_trials:
+            raise SweepError(f"a grid runs all its {len(spec.grid())} combinations: drop --trials")
         return len(spec.grid())
     n = n_trials or spec.run_cap
     if not n:

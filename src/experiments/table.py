@@ -67,15 +67,22 @@ class Table:
         return [*paths, markdown]
 
 
-def build_table(runs: list[RunInfo], sort: str | None = None, ascending: bool | None = None,
-                extra_metrics: list[str] = ()) -> Table:  # fmt: skip
-    """Rows for `runs`, sorted by `sort` (a metric column; by default the first best value),
-    best first: descending unless the monitored mode is min or the name says loss/error."""
+def build_table(
+    runs: list[RunInfo],
+    sort: str | None = None,
+    ascending: bool | None = None,
+    extra_metrics: list[str] = (),
+    first_keys: list[str] = (),
+) -> Table:
+    """Rows for `runs`, best first by `sort` (a metric column; by default the first best value):
+    descending unless the monitored mode is min or the name says loss or error. `extra_metrics`
+    are columns from the sweep's records; `first_keys` lead the differing keys."""
     monitors = list(dict.fromkeys(m for run in runs for m in run.best))
     tests = sorted({m for run in runs for m in run.test})
     metrics = [f"{m} (best)" for m in monitors] + tests
     metrics += [m for m in extra_metrics if m not in monitors and m not in metrics]
     keys = differing_keys(runs)
+    keys = [k for k in first_keys if k in keys] + [k for k in keys if k not in first_keys]
     rows = []
     for run in runs:
         row = {"run": run.name, "status": run.status, "duration_s": run.duration}
@@ -85,13 +92,15 @@ def build_table(runs: list[RunInfo], sort: str | None = None, ascending: bool | 
         row.update({k: run.config.get(k) for k in keys})
         row["run_dir"] = str(run.run_dir) if run.run_dir else ""
         rows.append(row)
-    sort = sort if sort is not None else (metrics[0] if metrics else None)
+    if sort is not None and sort not in metrics and f"{sort} (best)" in metrics:
+        sort = f"{sort} (best)"
+    sort = sort or (metrics[0] if metrics else None)
+    descending = _best_is_high(sort, runs) if ascending is None else not ascending
     if sort is not None:
-        if sort not in metrics and f"{sort} (best)" in metrics:
-            sort = f"{sort} (best)"
-        descending = _best_is_high(sort, runs) if ascending is None else not ascending
         rows = _sorted(rows, sort, descending)
-    groups = _groups(rows, keys, metrics, sort, descending if sort else True)
+    groups = _groups(rows, keys, metrics)
+    if sort is not None:
+        groups = _sorted(groups, f"{sort} mean", descending)
     return Table(rows=rows, metrics=metrics, keys=keys, groups=groups, runs=runs)
 
 
@@ -109,7 +118,7 @@ def differing_keys(runs: list[RunInfo]) -> list[str]:
     ]
 
 
-def _groups(rows, keys, metrics, sort, descending) -> list[dict]:
+def _groups(rows: list[dict], keys: list[str], metrics: list[str]) -> list[dict]:
     if SEED_KEY not in keys:
         return []
     keys = [k for k in keys if k != SEED_KEY]
@@ -125,10 +134,12 @@ def _groups(rows, keys, metrics, sort, descending) -> list[dict]:
             group[f"{m} mean"] = statistics.fmean(values) if values else None
             group[f"{m} std"] = statistics.stdev(values) if len(values) > 1 else None
         out.append(group)
-    return _sorted(out, f"{sort} mean", descending) if sort else out
+    return out
 
 
-def _best_is_high(column: str, runs: list[RunInfo]) -> bool:
+def _best_is_high(column: str | None, runs: list[RunInfo]) -> bool:
+    if column is None:
+        return True
     if column.endswith(" (best)"):
         modes = {run.mode for run in runs if column.removesuffix(" (best)") in run.best}
         return modes != {"min"}
