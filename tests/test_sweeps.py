@@ -1,0 +1,253 @@
+"""Grids and seeds with `python -m src.sweep`: real trial processes, a real SIGKILL, a resume.
+
+The sweeps are shared between assertions (module-scoped): every trial is a process that pays
+Lightning's start-up, so each sweep runs once.
+"""
+
+import contextlib
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from src.experiments import load_spec, run_sweep
+from src.experiments.overlay import overlay_figure
+from src.experiments.records import read_record
+from src.experiments.run_info import find_runs
+
+# Tiny, deterministic trials; RunSummary alone of the review callbacks (summary.yaml, no PNGs,
+# which cost seconds per trial).
+TRIAL = ["--config", "configs/digits.yaml", "--config", "configs/presets/debug.yaml",
+         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+         "--trainer.callbacks", "[src.callbacks.RunSummary]", "--trainer.deterministic", "true",
+         "--trainer.max_epochs", "4"]  # fmt: skip
+# 2x2; one combination cannot run: validating every 3 batches of a 2-batch epoch.
+GRID = {
+    "method": "grid",
+    "parameters": {
+        "trainer.limit_train_batches": {"values": [2, 4]},
+        "trainer.val_check_interval": {"values": [1.0, 3]},
+    },
+}
+BAD = "trial-001"  # limit_train_batches 2, val_check_interval 3
+
+
+def sweep_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "src.sweep", *args, "--", *TRIAL]
+
+
+def run(command: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(command, capture_output=True, text=True, timeout=600)
+
+
+def csv_rows(path: Path) -> list[dict]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def records(folder: Path) -> dict[str, dict]:
+    return {d.name: read_record(d) or {} for d in sorted(folder.glob("trial-*"))}
+
+
+@pytest.fixture(scope="module")
+def grid_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("spec") / "grid.yaml"
+    path.write_text(yaml.safe_dump(GRID))
+    return path
+
+
+@pytest.fixture(scope="module")
+def grid(grid_file, tmp_path_factory):
+    root = tmp_path_factory.mktemp("grid")
+    done = run(sweep_command(str(grid_file), "--parallel", "2", "--root", str(root)))
+    return done, root / "grid"
+
+
+def test_a_grid_runs_every_combination_two_at_a_time_and_names_the_failed_trial(grid):
+    done, folder = grid
+    assert done.returncode == 1, done.stderr[-2000:]
+    (error,) = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert f"1 of 4 trials failed: {BAD}" in error and "val_check_interval" in error
+
+    trials = records(folder)
+    assert list(trials) == ["trial-000", "trial-001", "trial-002", "trial-003"]
+    states = {name: r["state"] for name, r in trials.items()}
+    assert states == {"trial-000": "finished", BAD: "failed", "trial-002": "finished",
+                      "trial-003": "finished"}  # fmt: skip
+    assert trials[BAD]["exit_code"] != 0 and "val_check_interval" in trials[BAD]["error"]
+    for name, record in trials.items():  # ordinary run directories, one per trial
+        run_dirs = list((folder / name).glob("*/config.yaml"))
+        assert (
+            len(run_dirs) == 1 and str(run_dirs[0].parent.relative_to(folder)) == record["run_dir"]
+        )
+        if name != BAD:
+            assert (folder / record["run_dir"] / "checkpoints" / "best.ckpt").is_file()
+    # two at a time: the first two trials both started before either ended
+    first, second = trials["trial-000"], trials["trial-001"]
+    assert max(first["started"], second["started"]) <= min(first["ended"], second["ended"])
+
+
+def test_the_grid_table_has_a_row_per_trial_and_only_the_swept_keys(grid):
+    done, folder = grid
+    rows = csv_rows(folder / "runs.csv")
+    assert len(rows) == 4
+    keys = [c for c in rows[0] if c.startswith(("trainer.", "model.", "data."))]
+    assert keys == ["trainer.limit_train_batches", "trainer.val_check_interval"]
+    assert [r["status"] for r in rows].count("finished") == 3
+    assert {r["run"] for r in rows if r["status"] == "failed"} == {BAD}
+    accs = [float(r["val/acc (best)"]) for r in rows if r["val/acc (best)"]]
+    assert accs == sorted(accs, reverse=True)  # best first
+    assert "| trial-001 | failed |" in (folder / "runs.md").read_text()
+    assert "| trial-001 | failed |" in done.stdout  # the table is printed too
+
+
+def test_the_overlay_png_has_one_curve_per_run(grid):
+    _, folder = grid
+    png = folder / "val_acc.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    runs = find_runs(folder)
+    figure = overlay_figure(runs, "val/acc", ["trainer.limit_train_batches"])
+    lines = figure.axes[0].get_lines()
+    assert len(lines) == 3  # the failed trial logged nothing
+    assert all(len(line.get_xdata()) >= 4 for line in lines)  # a point per validation
+
+
+def test_the_best_grid_trial_is_a_config_fit_accepts(grid, tmp_path, capsys):
+    _, folder = grid
+    from src.cli import main
+
+    best = folder / "best.yaml"
+    with pytest.raises(SystemExit) as printed:
+        main(["fit", "--config", str(best), "--print_config"])
+    assert printed.value.code in (0, None)
+    config = yaml.safe_load(capsys.readouterr().out)
+    assert config["run"]["name"] == "grid-best" and config["run"]["root"] == "logs"
+
+
+def test_rerunning_a_finished_sweep_from_python_runs_nothing_and_returns_its_table(grid, grid_file):
+    _, folder = grid
+    before = records(folder)
+    spec = load_spec(grid_file, fit_args=TRIAL)
+    table = run_sweep(spec, root=folder.parent, parallel=2, echo=False)
+    assert [row["run"] for row in table.failed] == [BAD]
+    assert sorted(row["run"] for row in table.rows) == sorted(before)
+    assert records(folder) == before  # no trial ran again
+
+
+def _stopped(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+    except OSError:
+        return False
+
+
+def _kill_mid_way(proc: subprocess.Popen, folder: Path, timeout: float = 300) -> str:
+    """Freeze a trial that has a checkpoint (SIGSTOP), wait for another trial to finish, then
+    SIGKILL the sweep and every trial process: a node lost mid-sweep. Returns the frozen one."""
+    frozen, deadline = None, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the sweep ended before it could be killed"
+        trials = records(folder)
+        if frozen is None:
+            for name, r in trials.items():
+                ckpt = folder / str(r.get("run_dir")) / "checkpoints" / "last.ckpt"
+                if r.get("state") == "running" and r.get("run_dir") and ckpt.is_file():
+                    os.kill(r["pid"], signal.SIGSTOP)
+                    if _stopped(r["pid"]) and read_record(folder / name)["state"] == "running":
+                        frozen = name
+                        break
+                    os.kill(r["pid"], signal.SIGCONT)  # it ended meanwhile
+        elif any(r.get("state") == "finished" for r in trials.values()):
+            break
+        time.sleep(0.02)
+    else:
+        raise TimeoutError("no trial could be frozen mid-way")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    for r in records(folder).values():
+        if r.get("pid"):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(r["pid"], signal.SIGKILL)
+    return frozen
+
+
+@pytest.fixture(scope="module")
+def killed(grid_file, tmp_path_factory):
+    root = tmp_path_factory.mktemp("killed")
+    command = sweep_command(str(grid_file), "--parallel", "2", "--root", str(root))
+    folder = root / "grid"
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    frozen = _kill_mid_way(proc, folder)
+    before = records(folder)
+    ended = {name: r for name, r in before.items() if r.get("state") in ("finished", "failed")}
+    mtimes = {
+        name: (folder / r["run_dir"] / "metrics.csv").stat().st_mtime_ns
+        for name, r in ended.items()
+        if r.get("run_dir") and (folder / r["run_dir"] / "metrics.csv").is_file()
+    }
+    again = run(command)  # the same command
+    return folder, frozen, before, ended, mtimes, again
+
+
+def test_rerunning_a_killed_sweep_reruns_no_ended_trial_and_continues_the_frozen_one(killed):
+    folder, frozen, before, ended, mtimes, again = killed
+    assert "finished" in {r["state"] for r in ended.values()}
+    assert again.returncode == 1 and BAD in again.stderr  # the sweep's failure, named again
+    after = records(folder)
+    for name, r in ended.items():  # finished or failed before the kill: never run again
+        assert after[name]["attempts"] == 1 and after[name]["state"] == r["state"], name
+        log = (folder / name / "output.log").read_text().splitlines()
+        assert sum(line.startswith("=== ") for line in log) == 1, name  # one start
+    for name, mtime in mtimes.items():
+        assert (folder / after[name]["run_dir"] / "metrics.csv").stat().st_mtime_ns == mtime
+    # The frozen trial continued its own run directory from its checkpoint.
+    resumed = after[frozen]
+    assert resumed["state"] == "finished" and resumed["attempts"] == 2
+    assert resumed["run_dir"] == before[frozen]["run_dir"]
+    assert len(list((folder / frozen).glob("*/config.yaml"))) == 1
+    assert (folder / resumed["run_dir"] / "config.resume-1.yaml").is_file()
+    assert all(r["state"] in ("finished", "failed") for r in after.values())
+
+
+def test_a_killed_and_resumed_sweep_ends_with_the_uninterrupted_sweeps_table(grid, killed):
+    def table(folder: Path) -> list[dict]:
+        drop = ("duration_s", "run_dir")
+        return [
+            {k: v for k, v in r.items() if k not in drop} for r in csv_rows(folder / "runs.csv")
+        ]
+
+    assert table(killed[0]) == table(grid[1])
+
+
+@pytest.fixture(scope="module")
+def seeds(tmp_path_factory):
+    root = tmp_path_factory.mktemp("seeds")
+    command = sweep_command("--seeds", "3", "--parallel", "3", "--threads", "1", "--name",
+                            "three-seeds", "--root", str(root))  # fmt: skip
+    return run(command), root / "three-seeds"
+
+
+def test_three_seeds_are_grouped_as_mean_and_std_over_n_3(seeds):
+    done, folder = seeds
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = csv_rows(folder / "runs.csv")
+    assert sorted(r["seed_everything"] for r in rows) == ["0", "1", "2"]
+    keys = [
+        c for c in rows[0] if c not in ("run", "status", "duration_s", "run_dir") and "/" not in c
+    ]
+    assert keys == ["seed_everything"]  # the only difference between the runs
+    (group,) = csv_rows(folder / "runs_by_seed.csv")
+    assert group["n"] == "3"
+    losses = [float(r["test/loss"]) for r in rows]
+    mean = sum(losses) / 3
+    std = (sum((x - mean) ** 2 for x in losses) / 2) ** 0.5
+    assert float(group["test/loss mean"]) == pytest.approx(mean)
+    assert float(group["test/loss std"]) == pytest.approx(std)
+    assert std > 0  # the seeds made a difference
+    assert f"{mean:.4g} ± {std:.2g}" in (folder / "runs.md").read_text()
