@@ -206,6 +206,8 @@ class _Worker:
     def _finish(self, trial, trial_dir: Path, outcome) -> None:
         name, metric = trial.user_attrs["name"], self.metric["name"]
         state, error, value = outcome.state, outcome.error, None
+        if state == "failed" and self.signum is not None:
+            state = "interrupted"  # it was stopped by the signal passed on to it
         if state == "finished":
             value = metric_value(outcome.run_dir, metric) if outcome.run_dir else None
             attrs = self.study._storage.get_trial(trial._trial_id).user_attrs

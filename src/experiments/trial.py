@@ -28,6 +28,8 @@ _SCRUB = ("LIGHTNING_RESEARCH_RUN_DIR", "LOCAL_RANK", "RANK", "WORLD_SIZE", "LOC
 # Ended by a signal (SIGINT 130, SIGTERM 143, SIGKILL 137, or the signal itself): resumable.
 _SIGNALLED = {130, 137, 143}
 _STOPPED = ("interrupted", "preempted", "killed")  # status.yaml: the run was stopped, not broken
+# What Lightning prints when SIGTERM (it then exits 0) or Ctrl-C (exit 1) stops a fit.
+_STOP_MARKERS = ("Received SIGTERM:", "Detected KeyboardInterrupt, attempting graceful shutdown")
 PRUNING_ENV = "LIGHTNING_RESEARCH_OPTUNA_TRIAL"
 
 
@@ -96,11 +98,12 @@ def run_process(command, env, log_path: Path, on_start, on_run_dir) -> Outcome:
                 run_dir = Path(match.group(1))
                 on_run_dir(run_dir)
         code = proc.wait()
-    status = run_status(run_dir) if run_dir else None
-    if code == 0:
+    status = (run_status(run_dir) if run_dir else None) or {}
+    signalled = any(marker in line for line in list(tail)[-50:] for marker in _STOP_MARKERS)
+    stopped = status.get("status") in _STOPPED or signalled or code < 0 or code in _SIGNALLED
+    if status.get("status") == "finished" or (code == 0 and not stopped):
         return Outcome("finished", 0, None, run_dir, time.monotonic() - start)
-    stopped = code < 0 or code in _SIGNALLED or (status or {}).get("status") in _STOPPED
-    error = (status or {}).get("error") or error_line(list(tail), code)
+    error = status.get("error") or error_line(list(tail), code)
     state = "interrupted" if stopped else "failed"
     return Outcome(state, code, error, run_dir, time.monotonic() - start)
 
