@@ -1,8 +1,11 @@
 """Shared fixtures: small datasets written in their real on-disk formats, and a CLI runner."""
 
 import gzip
+import os
 import re
+import socket
 import struct
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -67,3 +70,28 @@ def run_cli(args: list[str], capsys) -> tuple[Path, str]:
     dirs = re.findall(r"^Run directory: (.+)$", out, flags=re.M)
     assert dirs, out
     return Path(dirs[-1]), out
+
+
+def free_port() -> int:
+    """A port nobody listens on now: each multi-process test gets its own rendezvous."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def src_env(threads: int = 1, **extra: str) -> dict:
+    """The environment of a `python -m src` subprocess: offline W&B, `threads` threads (one: the
+    machine has two cores for several processes; results compared bit for bit with an
+    in-process run need the same number as this process), no parent run's shared values."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIGHTNING_RESEARCH_")}
+    env.update(WANDB_MODE="offline", WANDB_SILENT="true", OMP_NUM_THREADS=str(threads), **extra)
+    return env
+
+
+def src_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "src", *args]
+
+
+def run_dirs(root: Path) -> list[Path]:
+    """The run directories under `root` (any depth): folders holding a config.yaml."""
+    return sorted(p.parent for p in root.glob("**/config.yaml") if p.parent.name != "checkpoints")

@@ -1,6 +1,7 @@
 """Callbacks the configs can add under `trainer.callbacks`."""
 
 from src.callbacks.backbone_finetuning import NetBackboneFinetuning
+from src.callbacks.log_progress import LogProgress
 from src.callbacks.optuna_pruning import OptunaPruning
 from src.callbacks.performance import PerformanceOptions
 from src.callbacks.prediction_writer import PredictionWriter
@@ -15,6 +16,7 @@ from src.callbacks.validation_predictions import ValidationPredictions
 from src.callbacks.whitening_init import WhiteningInit
 
 __all__ = [
+    "LogProgress",
     "NetBackboneFinetuning",
     "OptunaPruning",
     "PerformanceOptions",

@@ -1,21 +1,26 @@
-import os
 import random
 from pathlib import Path
 
 import numpy as np
 import torch
+from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
+
+from src.plugins import AtomicCheckpointIO
 
 
 class ResumableCheckpoint(ModelCheckpoint):
     """`ModelCheckpoint` whose files survive a kill and resume a run exactly.
 
-    - Atomic writes: each checkpoint goes to a temporary file beside its target, is flushed to
-      disk, then renamed over it, so a kill mid-write never leaves a truncated `last.ckpt` or
-      `best.ckpt` (the previous complete one stays).
-    - `last.ckpt` is written at every epoch-end save point. Lightning 2.6 writes it only when
-      `best.ckpt` improved, which leaves a stale `last.ckpt` and a resume that redoes epochs.
+    - Atomic writes: the trainer's checkpoint writer becomes `AtomicCheckpointIO` (temporary
+      file, fsync, rename), so a kill mid-write never leaves a truncated `last.ckpt` or
+      `best.ckpt`.
+    - `last.ckpt` is written at the end of every epoch, after its validation, where Lightning
+      itself saves by default (Lightning 2.6 writes it only when the best checkpoint improved,
+      which leaves a stale `last.ckpt` and a resume that redoes epochs), and after validations
+      in the middle of an epoch (`--trainer.val_check_interval` below 1); `write_last(trainer)`
+      writes it now, for a stop between those.
     - `last_every_n_train_steps` also writes `last.ckpt` mid-epoch, so a killed run loses at most
       that many steps; `best.ckpt` is still chosen at validation time only.
     - The training loader's position inside the epoch is restored (see `on_train_start`).
@@ -24,64 +29,57 @@ class ResumableCheckpoint(ModelCheckpoint):
       run would have drawn.
 
     Args:
+        save_last: Keep `last.ckpt`, the state to resume from.
         last_every_n_train_steps: Also write `last.ckpt` every this many optimizer steps (0: only
-            when `last.ckpt` is written anyway, at validation).
+            at validation and epoch ends).
     """
 
-    def __init__(self, *args, last_every_n_train_steps: int = 0, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.last_every_n_train_steps = last_every_n_train_steps
+    def __init__(self, *args, save_last: bool = True, last_every_n_train_steps: int = 0, **kwargs):
+        super().__init__(*args, save_last=False, **kwargs)  # `last.ckpt` is written here instead
+        self.keep_last, self.last_every_n_train_steps = save_last, last_every_n_train_steps
         self._rng_states_to_restore: dict | None = None
         self._last_step_written = -1
 
-    def _save_checkpoint(self, trainer: Trainer, filepath: str) -> None:
-        self._write_atomically(trainer, filepath)
-        self._last_global_step_saved = trainer.global_step
-        self._last_checkpoint_saved = filepath
+    def setup(self, trainer: Trainer, pl_module, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # Lightning's default
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+
+    def write_last(self, trainer: Trainer) -> None:
+        """Write `last.ckpt` for the current step (every rank calls it; rank 0 writes)."""
+        path = str(Path(self.dirpath) / f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}")
+        self.last_model_path = path  # before saving: it is part of the saved state
+        trainer.save_checkpoint(path, self.save_weights_only)
+        self._last_step_written = trainer.global_step
         if trainer.is_global_zero:
             for logger in trainer.loggers:
-                logger.after_save_checkpoint(self)
+                logger.after_save_checkpoint(self)  # W&B uploads it as `latest` when online
 
-    def _write_atomically(self, trainer: Trainer, filepath: str) -> None:
-        target = Path(filepath)
-        tmp = target.with_name(f".{target.name}.tmp")
-        trainer.save_checkpoint(tmp, self.save_weights_only)  # rank 0 writes, all ranks wait
-        if trainer.is_global_zero:
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())  # the bytes are on disk before the name points at them
-            os.replace(tmp, target)
-        trainer.strategy.barrier("atomic_checkpoint")
+    def _may_write_last(self, trainer: Trainer) -> bool:
+        fitting = trainer.state.fn == "fit" and not trainer.sanity_checking
+        return self.keep_last and fitting and not trainer.fast_dev_run
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module) -> None:
-        super().on_train_epoch_end(trainer, pl_module)
-        if self._should_save_on_train_epoch_end(trainer):
-            self._save_last_if_missed(trainer)
+        super().on_train_epoch_end(trainer, pl_module)  # best.ckpt first: last.ckpt holds the best
+        if self._may_write_last(trainer):
+            self.write_last(trainer)
 
     def on_validation_end(self, trainer: Trainer, pl_module) -> None:
         super().on_validation_end(trainer, pl_module)
-        if not self._should_save_on_train_epoch_end(trainer):
-            self._save_last_if_missed(trainer)
-
-    def _save_last_if_missed(self, trainer: Trainer) -> None:
-        # After the parent's save at this step, _should_skip_saving_checkpoint is true.
-        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        mid_epoch = trainer.val_check_interval != 1.0  # an epoch-end validation: see above
+        if mid_epoch and self._may_write_last(trainer) and self._not_yet(trainer):
+            self.write_last(trainer)
 
     def on_train_batch_end(self, trainer: Trainer, pl_module, outputs, batch, batch_idx) -> None:
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
         n, step = self.last_every_n_train_steps, trainer.global_step
-        if not (n and self.save_last and step % n == 0 and step != self._last_step_written):
-            return
-        if trainer.fast_dev_run or trainer.sanity_checking:
-            return
-        filepath = self.format_checkpoint_name(
-            self._monitor_candidates(trainer), self.CHECKPOINT_NAME_LAST
-        )
-        # Not through _save_checkpoint: that would mark this step as saved and make the
-        # validation-time best/last save at the same step skip itself.
-        self._write_atomically(trainer, filepath)
-        self.last_model_path = filepath
-        self._last_step_written = step
+        last_batch = batch_idx + 1 >= trainer.num_training_batches  # the epoch's end writes it
+        due = n and step % n == 0 and not last_batch and self._not_yet(trainer)
+        if due and self._may_write_last(trainer):
+            self.write_last(trainer)
+
+    def _not_yet(self, trainer: Trainer) -> bool:
+        return self._last_step_written != trainer.global_step
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "rng_states": _collect_rng_states()}
@@ -92,9 +90,11 @@ class ResumableCheckpoint(ModelCheckpoint):
         super().load_state_dict(state_dict)
 
     def on_train_start(self, trainer: Trainer, pl_module) -> None:
+        super().on_train_start(trainer, pl_module)
         # Lightning restores a resumable loader's position only in its first `setup_data`, but a
         # schedule's `estimated_stepping_batches` runs that before the checkpoint's loop state is
-        # read, so the position would be dropped and a mid-epoch resume would replay the epoch.
+        # read, so the position would be dropped and a mid-epoch resume would replay the epoch
+        # (Lightning-AI/pytorch-lightning#20550, open in 2.6: hence lightning is pinned to 2.6.x).
         fit_loop = trainer.fit_loop
         if fit_loop._combined_loader_states_to_load and fit_loop._combined_loader is not None:
             fit_loop._load_combined_loader_states()

@@ -35,6 +35,9 @@ class RunSummary(Callback):
         self.summary: dict = {}
 
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        path = Path(trainer.default_root_dir) / self.filename
+        if trainer.ckpt_path and path.is_file():  # a resumed run: its best and test blocks stay
+            self.summary = yaml.safe_load(path.read_text()) or {}
         params = list(pl_module.parameters())
         self._update(
             trainer,

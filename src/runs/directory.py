@@ -8,18 +8,12 @@ from pathlib import Path
 
 from src.errors import UsageError
 
-# Set by rank 0 so DDP worker processes it launches write into the same run directory.
-RUN_DIR_ENV = "LIGHTNING_RESEARCH_RUN_DIR"
-
-
 # Below this much free space a run would likely die at its first checkpoint: refuse up front.
 MIN_FREE_BYTES = 64 * 2**20
 
 
 def new_run_dir(parent: Path) -> Path:
     """Create `parent/<date>_<time>_<random id>`; the id keeps same-second runs apart."""
-    if os.environ.get("LOCAL_RANK", "0") != "0" and RUN_DIR_ENV in os.environ:
-        return Path(os.environ[RUN_DIR_ENV])
     stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
     while True:
         run_dir = parent / f"{stamp}_{secrets.token_hex(2)}"
@@ -32,8 +26,11 @@ def new_run_dir(parent: Path) -> Path:
                 f"cannot create the run directory {run_dir} ({error.strerror}): "
                 "pass --run.root pointing at a writable folder"
             ) from None
-        check_writable(run_dir)
-        os.environ[RUN_DIR_ENV] = str(run_dir)
+        try:
+            check_writable(run_dir)
+        except UsageError:
+            run_dir.rmdir()
+            raise
         return run_dir
 
 

@@ -14,14 +14,17 @@
     pid: 12345
     job: slurm-123456       # the launcher's job, where there is one
 
-A process killed with SIGKILL (or by the out-of-memory killer) cannot write its end: its record
-stays `running`. `read_status` reports such a run as `killed` when its process is known to be gone
-(same host, pid not alive), so listings and `--run.resume last` never mistake it for a live run.
+A process killed with SIGKILL (or by the out-of-memory killer, or with its node) cannot write its
+end: its record stays `running`. A live run refreshes `updated` every minute (`Heartbeat`), so
+`read_status` reports a `running` record as `killed` when its process is gone (same host, pid not
+alive) or its heartbeat stopped more than `STALE_AFTER_S` ago; listings and `--run.resume` never
+mistake such a run for a live one.
 """
 
 import os
 import socket
-from datetime import datetime, timezone
+import threading
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import yaml
@@ -30,6 +33,8 @@ FILENAME = "status.yaml"
 STATUSES = ("running", "finished", "failed", "interrupted", "preempted")
 #: What `read_status` may also report: a `running` record whose process is gone.
 KILLED = "killed"
+HEARTBEAT_S = 60
+STALE_AFTER_S = 5 * HEARTBEAT_S
 
 
 def now() -> str:
@@ -73,9 +78,45 @@ def write_status(run_dir: str | os.PathLike, status: str, **fields) -> dict:
     return record
 
 
+def is_live(record: dict | None) -> bool:
+    """Whether the record is of a run whose process is still going (as far as can be told)."""
+    return record is not None and record.get("status") == "running"
+
+
+class Heartbeat:
+    """Refreshes a running record's `updated` every `HEARTBEAT_S` seconds from a daemon thread,
+    whatever the training loop is doing (a long validation, a slow first batch)."""
+
+    def __init__(self, run_dir: str | os.PathLike):
+        self.run_dir, self._stop, self._lock = Path(run_dir), threading.Event(), threading.Lock()
+        self._thread = threading.Thread(target=self._beat, name="run-heartbeat", daemon=True)
+
+    def start(self) -> "Heartbeat":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """After this returns the thread writes nothing more: the run's end can be recorded."""
+        with self._lock:
+            self._stop.set()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            with self._lock:
+                if self._stop.is_set():
+                    return
+                write_status(self.run_dir, "running")
+
+
 def _process_is_gone(record: dict) -> bool:
+    try:
+        updated = datetime.fromisoformat(str(record.get("updated")))
+    except ValueError:
+        updated = None
+    if updated and datetime.now(timezone.utc) - updated > timedelta(seconds=STALE_AFTER_S):
+        return True  # no heartbeat for minutes: its process is gone, on whatever machine
     if record.get("host") != socket.gethostname() or not isinstance(record.get("pid"), int):
-        return False  # another machine's process: nothing to check it against
+        return False  # another machine's process: nothing more to check it against
     try:
         os.kill(record["pid"], 0)
     except ProcessLookupError:

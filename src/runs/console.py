@@ -1,0 +1,70 @@
+"""The user sees an `error:` line first; Lightning's start-up lines once a run starts."""
+
+import logging
+import pydoc
+import sys
+
+from jsonargparse import Namespace
+from lightning.pytorch.callbacks import ModelSummary, ProgressBar
+
+# Lightning's loggers, which print "Seed set to 42", "GPU available: ..." and the like on start-up.
+_LOGGERS = ("lightning.pytorch", "lightning.fabric")
+
+
+class HeldLogs:
+    """Holds Lightning's start-up log lines until the run starts, so a mistake found while the
+    run is set up (bad data, a bad option value) is shown as its one `error:` line, not after a
+    screen of set-up messages. `release()` shows them; `drop()` forgets them."""
+
+    def __init__(self):
+        self.records: list[logging.LogRecord] = []
+        self._handlers = {}
+        for name in _LOGGERS:
+            logger = logging.getLogger(name)
+            self._handlers[name] = logger.handlers[:]
+            logger.handlers = [_Collect(self.records)]
+
+    def release(self) -> None:
+        handlers, self._handlers = self._handlers, {}
+        for name, original in handlers.items():
+            logging.getLogger(name).handlers = original
+        for record in self.records:
+            logging.getLogger(record.name).handle(record)
+        self.records.clear()
+
+    def drop(self) -> None:
+        self.records.clear()
+        self.release()
+
+
+class _Collect(logging.Handler):
+    def __init__(self, records: list):
+        super().__init__()
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def choose_callbacks(trainer: Namespace) -> list:
+    """The configured callbacks adjusted to where this run's output goes.
+
+    The rich progress bar redraws in place, which a log file (nohup, SLURM's output, CI) receives
+    as nothing for minutes: there `LogProgress` prints plain lines instead, and in a terminal the
+    bar comes back. `--trainer.enable_progress_bar false` and `--trainer.enable_model_summary
+    false` remove the default bar and summary.
+    """
+    from src.callbacks import LogProgress, ThrottledProgressBar
+
+    bar = ThrottledProgressBar if sys.stdout.isatty() else LogProgress
+    kept = []
+    for callback in trainer.callbacks or []:
+        kind = pydoc.locate(callback.class_path)
+        if trainer.enable_progress_bar is False and issubclass(kind, ProgressBar):
+            continue
+        if trainer.enable_model_summary is False and issubclass(kind, ModelSummary):
+            continue
+        if kind in (ThrottledProgressBar, LogProgress) and kind is not bar:
+            callback = Namespace(class_path=f"src.callbacks.{bar.__name__}", init_args=Namespace())
+        kept.append(callback)
+    return kept
