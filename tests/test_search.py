@@ -13,7 +13,7 @@ from src.experiments.search import draw
 from src.experiments.spec import load_spec
 from src.experiments.storage import open_storage
 from tests.conftest import FAST, run_cli
-from tests.test_sweeps import TRIAL, csv_rows
+from tests.test_sweeps import QUIET, csv_rows
 
 HOPELESS = 1e-5  # val/acc stays ~0.06 for 2 epochs of 8 steps; 3e-3 and 1e-2 reach ~0.6
 SEARCH = {
@@ -35,7 +35,7 @@ def search(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("search")
     (tmp / "search.yaml").write_text(yaml.safe_dump(SEARCH, sort_keys=False))
     command = [sys.executable, "-m", "src.sweep", str(tmp / "search.yaml"), "--seed", str(SEED),
-               "--threads", "1", "--root", str(tmp), "--", *TRIAL, *EPOCHS]  # fmt: skip
+               "--threads", "1", "--root", str(tmp), "--", *QUIET, *EPOCHS]  # fmt: skip
     start = time.monotonic()
     workers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True) for _ in range(2)]  # fmt: skip

@@ -21,21 +21,24 @@ from src.experiments.overlay import overlay_figure
 from src.experiments.records import read_record
 from src.experiments.run_info import find_runs
 
-# Tiny, deterministic trials; RunSummary alone of the review callbacks (summary.yaml, no PNGs,
-# which cost seconds per trial).
-TRIAL = ["--config", "configs/digits.yaml", "--config", "configs/presets/debug.yaml",
+# Tiny, deterministic trials; of the review callbacks only summary.yaml and the NaN check (the
+# PNGs cost seconds per trial).
+QUIET = ["--config", "configs/digits.yaml", "--config", "configs/presets/debug.yaml",
          "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-         "--trainer.callbacks", "[src.callbacks.RunSummary]", "--trainer.deterministic", "true",
-         "--trainer.max_epochs", "4"]  # fmt: skip
-# 2x2; one combination cannot run: validating every 3 batches of a 2-batch epoch.
+         "--trainer.callbacks", "[src.callbacks.RunSummary, src.callbacks.StopOnNonFiniteLoss]",
+         "--trainer.deterministic", "true"]  # fmt: skip
+# Plain SGD, where clipping the gradient tames even a learning rate of 1e6; unclipped, that one
+# trial's loss becomes NaN after its first epoch and it fails, leaving its run directory.
+TRIAL = [*QUIET, "--model.optimizer", "SGD", "--model.scheduler", "null",
+         "--trainer.max_epochs", "4", "--trainer.limit_train_batches", "4"]  # fmt: skip
 GRID = {
     "method": "grid",
     "parameters": {
-        "trainer.limit_train_batches": {"values": [2, 4]},
-        "trainer.val_check_interval": {"values": [1.0, 3]},
+        "model.optimizer.lr": {"values": [0.1, 1.0e6]},
+        "trainer.gradient_clip_val": {"values": [None, 1.0e-6]},
     },
 }
-BAD = "trial-001"  # limit_train_batches 2, val_check_interval 3
+BAD = "trial-002"  # lr 1e6, no clipping
 
 
 def sweep_command(*args: str) -> list[str]:
@@ -73,21 +76,20 @@ def test_a_grid_runs_every_combination_two_at_a_time_and_names_the_failed_trial(
     done, folder = grid
     assert done.returncode == 1, done.stderr[-2000:]
     (error,) = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
-    assert f"1 of 4 trials failed: {BAD}" in error and "val_check_interval" in error
+    assert f"1 of 4 trials failed: {BAD}" in error and "the training loss became nan" in error
 
     trials = records(folder)
     assert list(trials) == ["trial-000", "trial-001", "trial-002", "trial-003"]
     states = {name: r["state"] for name, r in trials.items()}
-    assert states == {"trial-000": "finished", BAD: "failed", "trial-002": "finished",
+    assert states == {"trial-000": "finished", "trial-001": "finished", BAD: "failed",
                       "trial-003": "finished"}  # fmt: skip
-    assert trials[BAD]["exit_code"] != 0 and "val_check_interval" in trials[BAD]["error"]
-    for name, record in trials.items():  # ordinary run directories, one per trial
-        run_dirs = list((folder / name).glob("*/config.yaml"))
-        assert (
-            len(run_dirs) == 1 and str(run_dirs[0].parent.relative_to(folder)) == record["run_dir"]
-        )
-        if name != BAD:
-            assert (folder / record["run_dir"] / "checkpoints" / "best.ckpt").is_file()
+    assert trials[BAD]["exit_code"] == 2 and "loss became nan" in trials[BAD]["error"]
+    for name, record in trials.items():  # 4 ordinary run directories, one per trial
+        (config,) = (folder / name).glob("*/config.yaml")
+        assert str(config.parent.relative_to(folder)) == record["run_dir"]
+        status = yaml.safe_load((config.parent / "status.yaml").read_text())["status"]
+        assert status == ("failed" if name == BAD else "finished")
+        assert (config.parent / "checkpoints" / "last.ckpt").is_file()
     # two at a time: the first two trials both started before either ended
     first, second = trials["trial-000"], trials["trial-001"]
     assert max(first["started"], second["started"]) <= min(first["ended"], second["ended"])
@@ -98,13 +100,13 @@ def test_the_grid_table_has_a_row_per_trial_and_only_the_swept_keys(grid):
     rows = csv_rows(folder / "runs.csv")
     assert len(rows) == 4
     keys = [c for c in rows[0] if c.startswith(("trainer.", "model.", "data."))]
-    assert keys == ["trainer.limit_train_batches", "trainer.val_check_interval"]
+    assert keys == ["model.optimizer.lr", "trainer.gradient_clip_val"]
     assert [r["status"] for r in rows].count("finished") == 3
     assert {r["run"] for r in rows if r["status"] == "failed"} == {BAD}
     accs = [float(r["val/acc (best)"]) for r in rows if r["val/acc (best)"]]
     assert accs == sorted(accs, reverse=True)  # best first
-    assert "| trial-001 | failed |" in (folder / "runs.md").read_text()
-    assert "| trial-001 | failed |" in done.stdout  # the table is printed too
+    assert f"| {BAD} | failed |" in (folder / "runs.md").read_text()
+    assert f"| {BAD} | failed |" in done.stdout  # the table is printed too
 
 
 def test_the_overlay_png_has_one_curve_per_run(grid):
@@ -112,10 +114,11 @@ def test_the_overlay_png_has_one_curve_per_run(grid):
     png = folder / "val_acc.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     runs = find_runs(folder)
-    figure = overlay_figure(runs, "val/acc", ["trainer.limit_train_batches"])
+    figure = overlay_figure(runs, "val/acc", ["model.optimizer.lr", "trainer.gradient_clip_val"])
     lines = figure.axes[0].get_lines()
-    assert len(lines) == 3  # the failed trial logged nothing
-    assert all(len(line.get_xdata()) >= 4 for line in lines)  # a point per validation
+    assert len(lines) == 4  # the failed trial too: one validation before its loss became NaN
+    points = sorted(len(line.get_xdata()) for line in lines)
+    assert points == [1, 4, 4, 4]  # a point per validation epoch
 
 
 def test_the_best_grid_trial_is_a_config_fit_accepts(grid, tmp_path, capsys):
