@@ -230,20 +230,46 @@ def test_a_killed_and_resumed_sweep_ends_with_the_uninterrupted_sweeps_table(gri
 
 @pytest.fixture(scope="module")
 def seeds(tmp_path_factory):
+    """Three seeds, three at a time, stopped with SIGTERM once a trial has a checkpoint, then
+    the same command again."""
     root = tmp_path_factory.mktemp("seeds")
-    command = sweep_command("--seeds", "3", "--parallel", "3", "--threads", "1", "--name",
-                            "three-seeds", "--root", str(root))  # fmt: skip
-    return run(command), root / "three-seeds"
+    command = [sys.executable, "-m", "src.sweep", "--seeds", "3", "--parallel", "3", "--threads",
+               "1", "--name", "three-seeds", "--root", str(root), "--", *QUIET,
+               "--trainer.max_epochs", "12", "--trainer.limit_train_batches", "4"]  # fmt: skip
+    folder = root / "three-seeds"
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    while not any(
+        r.get("state") == "running" and (folder / str(r.get("run_dir")) / "checkpoints").is_dir()
+        for r in records(folder).values()
+    ):
+        assert proc.poll() is None and time.monotonic() < deadline, "no trial got going"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)  # as SLURM does at a time limit
+    stopped = proc.communicate(timeout=300)[0], proc.returncode, records(folder)
+    return stopped, run(command), folder
+
+
+def test_sigterm_stops_a_sweep_and_the_same_command_continues_its_trials(seeds):
+    (out, code, before), again, folder = seeds
+    assert code == 143 and "SIGTERM: stopping" in out
+    interrupted = [n for n, r in before.items() if r["state"] == "interrupted"]
+    assert interrupted and all(r["state"] in ("interrupted", "finished") for r in before.values())
+    assert all(before[n]["error"] == "stopped by SIGTERM" for n in interrupted)
+    assert again.returncode == 0, again.stderr[-2000:]
+    after = records(folder)
+    assert all(r["state"] == "finished" for r in after.values())
+    for name in interrupted:  # continued in its own run directory, from its checkpoint
+        assert after[name]["attempts"] == 2 and after[name]["run_dir"] == before[name]["run_dir"]
+        assert (folder / after[name]["run_dir"] / "config.resume-1.yaml").is_file()
 
 
 def test_three_seeds_are_grouped_as_mean_and_std_over_n_3(seeds):
-    done, folder = seeds
-    assert done.returncode == 0, done.stderr[-2000:]
+    folder = seeds[2]
     rows = csv_rows(folder / "runs.csv")
     assert sorted(r["seed_everything"] for r in rows) == ["0", "1", "2"]
-    keys = [
-        c for c in rows[0] if c not in ("run", "status", "duration_s", "run_dir") and "/" not in c
-    ]
+    columns = ("run", "status", "duration_s", "run_dir")
+    keys = [c for c in rows[0] if c not in columns and "/" not in c]
     assert keys == ["seed_everything"]  # the only difference between the runs
     (group,) = csv_rows(folder / "runs_by_seed.csv")
     assert group["n"] == "3"

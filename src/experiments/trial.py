@@ -6,6 +6,7 @@ continues it after an interruption.
 """
 
 import collections
+import contextlib
 import ctypes
 import os
 import re
@@ -103,9 +104,19 @@ def run_process(command, env, log_path: Path, on_start, on_run_dir) -> Outcome:
     stopped = status.get("status") in _STOPPED or signalled or code < 0 or code in _SIGNALLED
     if status.get("status") == "finished" or (code == 0 and not stopped):
         return Outcome("finished", 0, None, run_dir, time.monotonic() - start)
-    error = status.get("error") or error_line(list(tail), code)
+    error = status.get("error") or (_stopped_by(status, code) if stopped else None)
+    error = error or error_line(list(tail), code)
     state = "interrupted" if stopped else "failed"
     return Outcome(state, code, error, run_dir, time.monotonic() - start)
+
+
+def _stopped_by(status: dict, code: int) -> str | None:
+    """`stopped by SIGTERM`: the signal the run's record names, or its exit code 128 + n."""
+    name = status.get("signal")
+    if name is None and (code < 0 or code > 128):
+        with contextlib.suppress(ValueError):
+            name = signal.Signals(-code if code < 0 else code - 128).name
+    return f"stopped by {name}" if name else None
 
 
 def error_line(lines: list[str], code: int) -> str:
