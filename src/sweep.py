@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except SweepInterrupted as stop:
         sys.exit(128 + stop.signum)
+    except KeyboardInterrupt:  # Ctrl-C before any trial started
+        sys.exit(130)
     print(table.markdown())
     if table.failed:
         names = ", ".join(f"{row['run']} ({row['error']})" for row in _failures(table))

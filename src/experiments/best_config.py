@@ -2,6 +2,8 @@ from pathlib import Path
 
 import yaml
 
+from src.experiments.records import replaced_atomically
+
 
 def write_best_config(run_dir: Path, path: Path, note: str, name: str) -> Path:
     """The best trial's resolved config as a file `fit --config` takes: the trial's own run
@@ -24,5 +26,6 @@ def write_best_config(run_dir: Path, path: Path, note: str, name: str) -> Path:
         config["checkpoint"]["dirpath"] = None
     text = yaml.safe_dump(config, sort_keys=False)
     lines = "".join(f"# {line}\n" for line in note.splitlines())
-    Path(path).write_text(f"{lines}# Train it again: python -m src fit --config {path}\n{text}")
+    with replaced_atomically(path) as tmp:
+        tmp.write_text(f"{lines}# Train it again: python -m src fit --config {path}\n{text}")
     return Path(path)

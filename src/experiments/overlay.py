@@ -1,5 +1,6 @@
 from pathlib import Path
 
+from src.experiments.records import replaced_atomically
 from src.experiments.run_info import RunInfo, metric_series
 
 
@@ -9,7 +10,8 @@ def plot_overlay(runs: list[RunInfo], metric: str, path: Path, keys: list[str] =
     if fig is None:
         return None
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    with replaced_atomically(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     return Path(path)
 
 

@@ -21,10 +21,12 @@ It is written by the worker that runs the trial and holds what a run directory c
 values tried, the exit code and error of a trial that failed before its run had a directory.
 """
 
+import contextlib
 import functools
 import importlib.util
 import os
 import sys
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -89,7 +91,19 @@ def _status_module():
     return module
 
 
+@contextlib.contextmanager
+def replaced_atomically(path: Path):
+    """Yield a temporary path to write; it then replaces `path` at once, so readers (and a
+    second worker writing the same table) never see half a file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _write_yaml(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{id(data)}.tmp")
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False, width=100))
-    os.replace(tmp, path)  # a reader never sees half a record
+    with replaced_atomically(path) as tmp:
+        tmp.write_text(yaml.safe_dump(data, sort_keys=False, width=100))

@@ -99,12 +99,13 @@ def run_sweep(spec: SweepSpec, **options) -> Table:
             spec, open_storage(url), opts.trials, make_sampler(spec.method, opts.seed), pruner,
             check=lambda: check_command_line(spec, pruning=pruner is not None), seed=opts.seed,
         )  # fmt: skip
+        retried = recover(study, opts.stale_after, opts.retry_failed, opts.max_attempts)
     metric = study.user_attrs["metric"]
     write_sweep_file(folder, {"name": spec.name, "source": spec.source, "storage": url,
                               **spec.definition(), "metric": metric,
                               "early_terminate": spec.early_terminate})  # fmt: skip
     worker = _Worker(spec, opts, study, folder, url, metric, pruning=pruner is not None)
-    for name in recover(study, opts.stale_after, opts.retry_failed, opts.max_attempts):
+    for name in retried:
         worker.say(f"{name} did not finish: it runs again, from its checkpoint where it has one")
     worker.run()
     table = compare_runs(folder, out=folder)

@@ -9,6 +9,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from src.experiments.records import replaced_atomically
 from src.experiments.run_info import RunInfo
 from src.experiments.spec import SEED_KEY
 
@@ -63,7 +64,8 @@ class Table:
         if self.groups:
             paths.append(_csv(folder / f"{name}_by_seed.csv", self.group_columns, self.groups))
         markdown = folder / f"{name}.md"
-        markdown.write_text(self.markdown() + "\n")
+        with replaced_atomically(markdown) as tmp:
+            tmp.write_text(self.markdown() + "\n")
         return [*paths, markdown]
 
 
@@ -172,7 +174,7 @@ def _markdown(header: list[str], body: list[list[str]]) -> str:
 
 
 def _csv(path: Path, columns: list[str], rows: list[dict]) -> Path:
-    with path.open("w", newline="") as f:
+    with replaced_atomically(path) as tmp, tmp.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
