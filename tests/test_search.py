@@ -15,6 +15,8 @@ from src.experiments.storage import open_storage
 from tests.conftest import FAST, run_cli
 from tests.test_sweeps import QUIET, csv_rows
 
+pytestmark = pytest.mark.slow  # trial processes: multi-process by nature
+
 HOPELESS = 1e-5  # val/acc stays ~0.06 for 2 epochs of 8 steps; 3e-3 and 1e-2 reach ~0.6
 SEARCH = {
     "method": "random",

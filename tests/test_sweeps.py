@@ -21,6 +21,8 @@ from src.experiments.overlay import overlay_figure
 from src.experiments.records import read_record
 from src.experiments.run_info import find_runs
 
+pytestmark = pytest.mark.slow  # trial processes: multi-process by nature
+
 # Tiny, deterministic trials; of the review callbacks only summary.yaml and the NaN check (the
 # PNGs cost seconds per trial).
 QUIET = ["--config", "configs/digits.yaml", "--config", "configs/presets/debug.yaml",
