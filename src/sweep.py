@@ -59,14 +59,9 @@ def main(argv: list[str] | None = None) -> None:
             args.spec, grid=dict(parse_grid_option(g) for g in args.grid),
             seeds=_seeds(args.seeds), method=args.method, fit_args=fit_args, name=args.name,
         )  # fmt: skip
-        gpus = (
-            None
-            if args.gpus is None
-            else [g for g in args.gpus.split(",") if g not in ("", "none")]
-        )
         table = run_sweep(
             spec, root=args.root, parallel=args.parallel, trials=args.trials,
-            storage=args.storage, threads=args.threads, gpus=gpus, seed=args.seed,
+            storage=args.storage, threads=args.threads, gpus=_gpus(args.gpus), seed=args.seed,
             retry_failed=args.retry_failed, stale_after=args.stale_after,
         )  # fmt: skip
     except SweepError as error:
@@ -77,18 +72,29 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:  # Ctrl-C before any trial started
         sys.exit(130)
     print(table.markdown())
-    if table.failed:
-        names = ", ".join(f"{row['run']} ({row['error']})" for row in _failures(table))
-        print(
-            f"error: {len(table.failed)} of {len(table.rows)} trials failed: {names}",
-            file=sys.stderr,
-        )
+    failed = [_described(table, row) for row in table.failed]
+    unfinished = [row["run"] for row in table.rows if row["status"] in _UNFINISHED]
+    if failed:
+        print(f"error: {len(failed)} of {len(table.rows)} trials failed: {', '.join(failed)}",
+              file=sys.stderr)  # fmt: skip
+    if unfinished:
+        print(f"error: {len(unfinished)} trials did not finish ({', '.join(unfinished)}): run "
+              "the same command again to continue them", file=sys.stderr)  # fmt: skip
+    if failed or unfinished:
         sys.exit(1)
 
 
-def _failures(table):
-    for row, run in ((r, next(x for x in table.runs if x.name == r["run"])) for r in table.failed):
-        yield {**row, "error": (run.record or {}).get("error") or "see its output.log"}
+_UNFINISHED = ("interrupted", "preempted", "killed")  # retried by the next run of the command
+
+
+def _described(table, row) -> str:
+    run = next(run for run in table.runs if run.name == row["run"])
+    return f"{row['run']} ({(run.record or {}).get('error') or 'see its output.log'})"
+
+
+def _gpus(text: str | None) -> list[str] | None:
+    """`--gpus 0,1` -> ["0", "1"]; `--gpus none` -> [] (no GPU for any trial); absent: detect."""
+    return None if text is None else [g for g in text.split(",") if g.strip() not in ("", "none")]
 
 
 def _seeds(text: str | None):

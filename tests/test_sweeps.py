@@ -261,9 +261,13 @@ def test_sigterm_stops_a_sweep_and_the_same_command_continues_its_trials(seeds):
     assert again.returncode == 0, again.stderr[-2000:]
     after = records(folder)
     assert all(r["state"] == "finished" for r in after.values())
-    for name in interrupted:  # continued in its own run directory, from its checkpoint
+    going = [n for n in interrupted if before[n]["run_dir"]]  # stopped while training
+    assert going, "the trial that had a checkpoint was stopped"
+    for name in going:  # continued in its own run directory, from its checkpoint
         assert after[name]["attempts"] == 2 and after[name]["run_dir"] == before[name]["run_dir"]
         assert (folder / after[name]["run_dir"] / "config.resume-1.yaml").is_file()
+    for name in set(interrupted) - set(going):  # stopped while starting: it starts afresh
+        assert after[name]["attempts"] == 2 and after[name]["run_dir"]
 
 
 def test_three_seeds_are_grouped_as_mean_and_std_over_n_3(seeds):
