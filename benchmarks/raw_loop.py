@@ -53,7 +53,7 @@ def main() -> None:
             idx = order[i * args.batch_size : (i + 1) * args.batch_size]
             x = (images[idx].float() - mean) / std
             if args.augment:
-                x = random_crop(x, dm.crop_padding)
+                x = random_crop(x, dm.hparams.crop_padding)
             loss = F.cross_entropy(net(x), labels[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -17,32 +17,41 @@ def is_checkpoint_file(path: str | Path | None) -> bool:
     return path is not None and str(path) not in _SPECIAL_PATHS and "://" not in str(path)
 
 
-def load_checkpoint(path: str | Path, weights_only: bool = True) -> dict:
+def load_checkpoint(
+    path: str | Path, weights_only: bool = True, option: str = "--ckpt_path"
+) -> dict:
     """`torch.load` on CPU, with the reasons a file cannot be used turned into one clear line.
 
     With `weights_only` (the default) only tensors and plain values are unpickled, so a crafted
-    file cannot run code; a checkpoint that needs more fails here instead.
+    file cannot run code; a checkpoint that needs more fails here instead. `option` is the
+    command-line option the path came from, named in the messages.
     """
     path = Path(path)
     if not path.is_file():
-        raise UsageError(f"checkpoint {path} does not exist: check --ckpt_path")
+        raise UsageError(f"checkpoint {path} does not exist: check {option}")
     try:
         return torch.load(path, map_location="cpu", weights_only=weights_only)
     except pickle.UnpicklingError as error:
-        first = str(error).strip().splitlines()[0]
+        first = (str(error).strip().splitlines() or ["not a pickle"])[0]
         if weights_only and "Weights only load failed" in first:
+            fix = (
+                "only if you trust its source, pass --weights_only false"
+                if option == "--ckpt_path"
+                else "save its state_dict() alone instead"
+            )
             raise UsageError(
                 f"checkpoint {path} holds more than tensors and plain values and was not loaded "
-                f"(it could run code); only if you trust its source, pass --weights_only false"
+                f"(it could run code); {fix}"
             ) from None
-        raise _corrupt(path, first) from None
+        raise _corrupt(path, first, option) from None
     except Exception as error:  # torch's many ways of reporting a torn zip or a non-checkpoint
-        raise _corrupt(path, str(error).strip().splitlines()[0] or type(error).__name__) from None
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise _corrupt(path, reason.split(". ")[0], option) from None
 
 
-def _corrupt(path: Path, reason: str) -> UsageError:
+def _corrupt(path: Path, reason: str, option: str) -> UsageError:
     return UsageError(
-        f"checkpoint {path} is truncated or corrupt ({reason}): use another checkpoint, "
+        f"checkpoint {path} is truncated or corrupt ({reason}): pass another file to {option}, "
         "e.g. the run's best.ckpt or last.ckpt"
     )
 

@@ -19,6 +19,7 @@ from src.checkpoint_loading import check_checkpoint, is_checkpoint_file
 from src.errors import UsageError, one_line_error
 from src.preflight import check_options
 from src.runs import RunOptions
+from src.runs.console import quiet_known_noise
 from src.runs.lifecycle import NothingToTrain, RunLifecycle
 from src.runs.signals import RunStopped
 
@@ -28,6 +29,7 @@ warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists 
 warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
 # The CLI always hands LightningCLI its arguments (a resume puts the run's config first).
 warnings.filterwarnings("ignore", message=r"LightningCLI's args parameter is intended")
+quiet_known_noise()
 
 _DEFAULT_EXPERIMENT = {
     "model": {
@@ -49,6 +51,14 @@ _DEFAULT_CALLBACKS = [
 ]
 
 
+_EPILOG = (
+    "The chosen classes' own arguments: --model.help ImageClassifier, --model.net.help SmallCNN, "
+    "--data.help MNISTDataModule, --model.optimizer.help SGD, --model.scheduler.help "
+    "WarmupCosine, --trainer.callbacks.help ValidationPredictions. Everything a run would use, "
+    "resolved: --print_config."
+)
+
+
 class ResearchCLI(LightningCLI):
     """LightningCLI with the project's defaults and argument links; `RunLifecycle` does the rest:
     one directory and one record per run, resumes, signals, and what the user sees."""
@@ -61,7 +71,9 @@ class ResearchCLI(LightningCLI):
         kwargs.setdefault("trainer_defaults", {"callbacks": self.lifecycle.callbacks()})
         # Parser errors raise instead of printing usage, so main() can print them as one line.
         no_exit = {"exit_on_error": False}
-        kwargs.setdefault("parser_kwargs", {**no_exit, **{c: no_exit for c in self.subcommands()}})
+        sub = {**no_exit, "epilog": _EPILOG}
+        main = {**no_exit, "prog": "python -m src"}
+        kwargs.setdefault("parser_kwargs", {**main, **{c: sub for c in self.subcommands()}})
         error = None
         try:
             args = self.lifecycle.args()
@@ -131,7 +143,7 @@ class ResearchCLI(LightningCLI):
                 stacklevel=2,
             )
         check_options(config)
-        dump = yaml.safe_load(self._parser(self.subcommand).dump(config, skip_none=False))
+        dump = yaml.safe_load(self._parser(self.subcommand).dump(config, skip_unset=False))
         self.lifecycle.configure(config, dump)
         self.save_config_kwargs["config_filename"] = self.lifecycle.config_filename
 
@@ -147,6 +159,19 @@ class ResearchCLI(LightningCLI):
         if self.config.fit.run.test_after_fit and not self.trainer.fast_dev_run:
             best = self.trainer.checkpoint_callback.best_model_path or None
             self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best)
+
+
+_SOURCE = str(Path(__file__).parent)
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """The project's own warnings as one `warning:` line; others as Python shows them."""
+    if str(filename).startswith(_SOURCE):
+        return f"warning: {message}\n"
+    return _python_warning(message, category, filename, lineno, line)
+
+
+_python_warning = warnings.formatwarning
 
 
 def _check_yaml_syntax(argv: list[str]) -> None:
@@ -166,6 +191,7 @@ def _check_yaml_syntax(argv: list[str]) -> None:
 def main(args: list[str] | None = None) -> None:
     """`python -m src`: exit 0 when done, 2 with one `error:` line for a mistake, 128 + the
     signal when a signal stopped it (SIGINT: 130), 1 with a traceback for a bug."""
+    warnings.formatwarning = _one_line_warning
     try:
         ResearchCLI(args=args)
     except NothingToTrain:

@@ -2,12 +2,12 @@
 
 from pathlib import Path
 
-import torch
 import yaml
 from jsonargparse import ArgumentParser
 from lightning.pytorch import LightningDataModule, LightningModule
 
 import src.data  # noqa: F401 - resolves the datamodules' class paths
+from src.checkpoint_loading import load_checkpoint
 from src.errors import UsageError
 
 
@@ -18,8 +18,10 @@ def load_run(
 
     The datamodule is rebuilt from the run's `config.yaml` and given the state saved in the
     checkpoint (such as an image folder's class names). Call `datamodule.setup("predict")`
-    before asking it for data.
+    before asking it for data. The checkpoint is read once, weights only (no code in it runs).
     """
+    from lightning.pytorch.core.saving import _load_state
+
     run_dir = Path(run_dir)
     config_path, ckpt_path = run_dir / "config.yaml", run_dir / "checkpoints" / checkpoint
     for path in (config_path, ckpt_path):
@@ -28,17 +30,18 @@ def load_run(
     config = yaml.safe_load(config_path.read_text())
     parser = ArgumentParser()
     parser.add_subclass_arguments(LightningDataModule, "data")
-    datamodule = parser.instantiate_classes(parser.parse_object({"data": config["data"]})).data
+    datamodule = parser.instantiate(parser.parse_object({"data": config["data"]})).data
 
     module_path, class_name = config["model"]["class_path"].rsplit(".", 1)
     model_class = getattr(__import__(module_path, fromlist=[class_name]), class_name)
-    state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    state = load_checkpoint(ckpt_path, option=f"load_run({str(run_dir)!r}, checkpoint=...)")
     overrides = {}
     net = state.get("hyper_parameters", {}).get("net")
     if isinstance(net, dict) and net.get("init_args", {}).get("weights"):
         # The checkpoint holds the trained weights: no need (or network) for pretrained ones.
         overrides["net"] = {**net, "init_args": {**net["init_args"], "weights": None}}
-    model = model_class.load_from_checkpoint(ckpt_path, map_location=map_location, **overrides)
+    # What `load_from_checkpoint` does once it has read the file, which it would read again.
+    model = _load_state(model_class, state, **overrides).to(map_location)
     if type(datamodule).__qualname__ in state:  # what `datamodule.state_dict()` saved
         datamodule.load_state_dict(state[type(datamodule).__qualname__])
     return model.eval(), datamodule

@@ -1,6 +1,7 @@
 """Shared fixtures: small datasets written in their real on-disk formats, and a CLI runner."""
 
 import gzip
+import hashlib
 import os
 import re
 import socket
@@ -83,7 +84,10 @@ def src_env(threads: int = 1, **extra: str) -> dict:
     """The environment of a `python -m src` subprocess: offline W&B, `threads` threads (one: the
     machine has two cores for several processes; results compared bit for bit with an
     in-process run need the same number as this process), no parent run's shared values."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIGHTNING_RESEARCH_")}
+    inherited = ("LIGHTNING_RESEARCH_", "MASTER_", "TORCHELASTIC_", "SLURM_", "PL_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(inherited)}
+    for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "NODE_RANK", "GROUP_RANK"):
+        env.pop(key, None)  # an in-process DDP run leaves these (and MASTER_PORT) set
     env.update(WANDB_MODE="offline", WANDB_SILENT="true", OMP_NUM_THREADS=str(threads), **extra)
     return env
 
@@ -95,3 +99,29 @@ def src_command(*args: str) -> list[str]:
 def run_dirs(root: Path) -> list[Path]:
     """The run directories under `root` (any depth): folders holding a config.yaml."""
     return sorted(p.parent for p in root.glob("**/config.yaml") if p.parent.name != "checkpoints")
+
+
+@pytest.fixture(scope="module")
+def earlier_run(tmp_path_factory) -> Path:
+    """One finished run (SmallCNN on digits) whose files no mistake may touch."""
+    root = tmp_path_factory.mktemp("runs")
+    main(["fit", *FAST, "--run.test_after_fit", "false", "--run.root", str(root)])
+    (run_dir,) = root.glob("digits/*/")
+    return run_dir
+
+
+def fingerprint(root: Path) -> dict[str, str]:
+    """Every file's hash and every folder (an empty run directory counts too) under `root`."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else ""
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def assert_one_error_line(err: str, expected: list[str]) -> None:
+    """stderr is one `error: ...` line, no traceback, holding every expected word."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    for word in expected:
+        assert word in lines[0], lines[0]

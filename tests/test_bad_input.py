@@ -3,16 +3,18 @@ with no traceback, and leaves earlier runs as they were."""
 
 import hashlib
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 from src.cli import main
 from src.models import ImageClassifier
 from src.nets import MLPNet
-from tests.conftest import FAST
+from tests.conftest import FAST, src_command, src_env
 
 
 @pytest.fixture(scope="module")
@@ -117,19 +119,36 @@ CASES = [
     ("resume of a missing run", ["--run.resume", "/no/such/run"],
      ["/no/such/run", "run directory"]),
     ("resume last with no runs", ["--run.resume", "last", "--run.root", "@empty_root"],
-     ["no run under", "--run.root"]),
+     ["no run with a checkpoint under", "--run.root"]),
     ("run root is a file", ["--run.root", "@a_file"],
      ["cannot create the run directory", "--run.root"]),
     ("resume outside fit", ["--run.resume", "last"], ["use it with `fit`"]),
-    ("empty image folder", ["--data", "ImageFolderDataModule", "--data.root", "@no_images"],
+    ("max_epochs 0", ["--trainer.max_epochs", "0"], ["--trainer.max_epochs 0", "trains nothing"]),
+    ("max_epochs -2", ["--trainer.max_epochs", "-2"], ["--trainer.max_epochs -2", "-1: no limit"]),
+    ("max_steps 0", ["--trainer.max_steps", "0"], ["--trainer.max_steps 0", "positive"]),
+    ("no training batches", ["--trainer.limit_train_batches", "0"],
+     ["--trainer.limit_train_batches 0", "no batches"]),
+    ("accumulate 0 batches", ["--trainer.accumulate_grad_batches", "0"],
+     ["--trainer.accumulate_grad_batches 0", "1 (no accumulation)"]),
+    ("negative learning rate", ["--model.optimizer.lr", "-0.01"], ["lr -0.01", "positive"]),
+    ("endless run with a schedule", ["--trainer.max_epochs", "-1"],
+     ["schedule needs the run's length", "--trainer.max_epochs", "--model.scheduler null"]),
+    ("resume with another batch size", ["--run.resume", "@run", "--data.batch_size", "7"],
+     ["keeps the batch size", "new run"]),
+    ("empty image folder", ["--data", "ImageFolderDataModule", "--data.data_dir", "@no_images"],
      ["no readable images", "no_images/train"]),
-    ("corrupt image", ["--data", "ImageFolderDataModule", "--data.root", "@corrupt_images"],
+    ("corrupt image", ["--data", "ImageFolderDataModule", "--data.data_dir", "@corrupt_images"],
      ["broken.png", "--data.bad_files skip"]),
     ("csv missing column", ["--data", "CSVDataModule", "--data.path", "@table.csv",
                             "--data.targets", "[label]"], ["label", "its columns are"]),
     ("csv text in a number column", ["--data", "CSVDataModule", "--data.path", "@text.csv",
                                      "--data.targets", "[y]", "--model", "Regressor",
-                                     "--model.net", "MLPNet"], ["text.csv", "must be numeric"]),
+                                     "--model.net", "MLPNet", "--checkpoint.monitor", "val/mse",
+                                     "--checkpoint.mode", "min"], ["text.csv", "must be numeric"]),
+    ("monitor of another model", ["--data", "CSVDataModule", "--data.path", "@table.csv",
+                                  "--data.targets", "[y]", "--model", "Regressor",
+                                  "--model.net", "MLPNet"],
+     ["--checkpoint.monitor val/acc", "Regressor", "val/mse"]),
 ]  # fmt: skip
 
 
@@ -142,16 +161,18 @@ def test_a_mistake_costs_one_clear_line(args, expected, earlier_run, tmp_path, c
     files = {
         **_bad_files(tmp_path, earlier_run),
         "last.ckpt": earlier_run / "checkpoints/last.ckpt",
+        "run": earlier_run,
     }
     args = [str(files[a[1:]]) if a.startswith("@") else a for a in args]  # "@name": a bad file
     subcommand = "test" if expected == ["use it with `fit`"] else "fit"
-    before = _fingerprint(earlier_run)
+    root = earlier_run.parent.parent
+    before, folders = _fingerprint(earlier_run), sorted(root.rglob("*"))
     capsys.readouterr()
 
     with pytest.raises(SystemExit) as exit_info:
-        main([subcommand, *FAST, "--run.root", str(earlier_run.parent.parent), *args])
+        main([subcommand, *FAST, "--run.root", str(root), *args])
 
-    assert exit_info.value.code not in (0, None)
+    assert exit_info.value.code == 2
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), err
@@ -159,6 +180,13 @@ def test_a_mistake_costs_one_clear_line(args, expected, earlier_run, tmp_path, c
     for word in expected:
         assert word in lines[0], lines[0]
     assert _fingerprint(earlier_run) == before
+    new = sorted(set(root.glob("*/*/")) - set(folders))
+    if "loss became" in lines[0]:  # it trained a step: the run stays, recorded as failed
+        (run_dir,) = new
+        record = yaml.safe_load((run_dir / "status.yaml").read_text())
+        assert record["status"] == "failed" and record["error"] == lines[0].removeprefix("error: ")
+    else:
+        assert sorted(root.rglob("*")) == folders  # no run directory left, nor anything else
 
 
 def test_a_non_finite_loss_keeps_the_last_good_checkpoint(tmp_path, capsys, monkeypatch):
@@ -179,3 +207,36 @@ def test_a_non_finite_loss_keeps_the_last_good_checkpoint(tmp_path, capsys, monk
         main(["fit", "--run.resume", str(run_dir), "--trainer.max_epochs", "2"])
     assert "loss became nan at step 3 (epoch 1, batch 0)" in capsys.readouterr().err
     assert last.read_bytes() == good
+
+
+def test_wandb_online_without_a_key_is_one_line_not_a_prompt(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "online")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *FAST, "--trainer.logger", "WandbLogger", "--run.root", str(tmp_path)])
+    assert exit_info.value.code == 2
+    (line,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert line.startswith("error: WANDB_MODE=online") and "wandb login" in line, line
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_learning_rate_of_0_trains_with_one_warning_line(tmp_path):
+    import warnings
+
+    with pytest.warns(UserWarning, match="lr 0: the weights will not change") as caught:
+        main(["fit", *FAST, "--model.optimizer.lr", "0", "--run.root", str(tmp_path)])
+    (warning,) = [w for w in caught if "lr 0" in str(w.message)]
+    shown = warnings.formatwarning(warning.message, warning.category, warning.filename, 1)
+    assert shown == f"warning: {warning.message}\n"  # one line, as the user sees it
+
+
+def test_lightnings_set_up_lines_do_not_come_before_an_error(tmp_path):
+    """Run as a user would: Lightning's 'Seed set to 42', 'GPU available' and the like stay
+    unsaid when the run stops before it starts; the `error:` line is what the user sees."""
+    proc = subprocess.run(
+        src_command("fit", *FAST, "--data", "MNISTDataModule", "--data.data_dir",
+                    str(tmp_path / "nothing"), "--run.root", str(tmp_path / "runs")),
+        capture_output=True, text=True, env=src_env(), timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: MNIST is not in"), lines

@@ -142,3 +142,81 @@ def test_in_memory_training_is_reproducible_from_the_seed(tmp_path, capsys):
     same = [torch.equal(states[0][k], states[1][k]) for k in states[0]]
     other = [torch.equal(states[0][k], states[2][k]) for k in states[0]]
     assert all(same) and not all(other)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "foreign"])
+def test_a_damaged_decode_cache_is_rebuilt_with_one_warning(damage, mnist_root, tmp_path):
+    import shutil
+    import warnings
+
+    shutil.copytree(mnist_root / "MNIST", tmp_path / "MNIST")
+    first = MNISTDataModule(data_dir=tmp_path)
+    first.prepare_data()
+    first.setup("fit")
+    cache = tmp_path / "MNIST" / "cache" / "train-v1.pt"
+    if damage == "truncated":  # a full disk, or a copy that stopped
+        cache.write_bytes(cache.read_bytes()[: cache.stat().st_size // 3])
+    else:  # some other file saved under its name
+        torch.save({"images": torch.zeros(3)}, cache)
+    again = MNISTDataModule(data_dir=tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again.setup("fit")
+    messages = [str(w.message) for w in caught if "decode cache" in str(w.message)]
+    assert len(messages) == 1 and "train-v1.pt is unreadable" in messages[0], messages
+    for split in ("train", "val", "test"):
+        assert all(map(torch.equal, first.splits[split], again.splits[split]))
+    assert torch.equal(torch.load(cache, weights_only=True)["images"], first._decoded(True)[0])
+
+
+def test_a_split_that_leaves_little_to_train_on_warns_once():
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dm = DigitsDataModule(val_split=0.999)
+        dm.setup("fit")
+    messages = [str(w.message) for w in caught]
+    assert messages == [
+        "--data.val_split 0.999 leaves 1 of 1438 images for training: "
+        "lower it unless you mean to train on so few"
+    ]
+    assert len(dm.splits["train"][1]) == 1
+
+
+def test_crop_padding_and_flips_are_arguments_with_each_datasets_defaults():
+    from src.data import CIFAR10DataModule
+
+    assert (MNISTDataModule().hparams.crop_padding, MNISTDataModule().hparams.hflip) == (2, False)
+    assert FashionMNISTDataModule().hparams.hflip is True  # a mirrored shoe is still a shoe
+    assert DigitsDataModule().hparams.crop_padding == 1
+    cifar = CIFAR10DataModule(crop_padding=0, hflip=False)
+    assert (cifar.hparams.crop_padding, cifar.hparams.hflip) == (0, False)
+    images = torch.rand(64, 3, 4, 4)
+    assert torch.equal(cifar._augment(images), images)  # augment off: untouched
+    cifar.hparams.augment = True
+    assert torch.equal(cifar._augment(images), images)  # no padding, no flips: still untouched
+
+
+@pytest.mark.parametrize(
+    ("class_name", "expected"),
+    [
+        ("ImageFolderDataModule", {"augment": True, "val_split": 0.2, "num_workers": 2,
+                                   "batch_size": 32, "crop_padding": 8, "hflip": True}),
+        ("FashionMNISTDataModule", {"augment": False, "val_split": 0.1, "num_workers": 0,
+                                    "batch_size": 128, "crop_padding": 2, "hflip": True}),
+        ("CIFAR10DataModule", {"crop_padding": 4, "hflip": True, "verify_checksums": True}),
+        ("DigitsDataModule", {"crop_padding": 1, "hflip": False, "test_split": 0.2}),
+        ("CSVDataModule", {"val_split": 0.1, "test_split": 0.2, "batch_size": 64}),
+    ],
+)  # fmt: skip
+def test_each_signature_carries_its_own_defaults(class_name, expected):
+    """What `--data <Class>` runs with is what jsonargparse reads from the class's signature."""
+    from jsonargparse import ArgumentParser
+
+    import src.data
+
+    parser = ArgumentParser()
+    parser.add_class_arguments(getattr(src.data, class_name), "data")
+    defaults = parser.get_defaults().data
+    assert {key: defaults[key] for key in expected} == expected

@@ -1,12 +1,12 @@
 """DDP on CPU (gloo): one run directory and W&B run, rank-0 files, single-process results."""
 
 import csv
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import src_command, src_env
 
 COMMON = ["--config", "configs/digits.yaml", "--trainer.max_epochs", "2",
           "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
@@ -15,11 +15,9 @@ COMMON = ["--config", "configs/digits.yaml", "--trainer.max_epochs", "2",
 
 
 def _fit(args: list[str], root: Path) -> Path:
-    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
-    env.pop("LIGHTNING_RESEARCH_RUN_DIR", None)
     proc = subprocess.run(
-        [sys.executable, "-m", "src", "fit", *COMMON, *args, "--run.root", str(root)],
-        capture_output=True, text=True, env=env, timeout=600,
+        src_command("fit", *COMMON, *args, "--run.root", str(root)),
+        capture_output=True, text=True, env=src_env(), timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     (run_dir,) = root.glob("digits/*/")  # one run directory, whatever the number of ranks

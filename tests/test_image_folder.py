@@ -33,7 +33,7 @@ def make_image_folder(root: Path, per_class: int = 12, counts: dict | None = Non
 
 
 def test_splits_classes_and_batches(tmp_path):
-    dm = ImageFolderDataModule(root=make_image_folder(tmp_path), image_size=16, batch_size=4,
+    dm = ImageFolderDataModule(data_dir=make_image_folder(tmp_path), image_size=16, batch_size=4,
                                num_workers=0)  # fmt: skip
     dm.setup("fit")
     assert dm.classes == CLASSES and dm.num_classes == 3 and dm.input_shape == (3, 16, 16)
@@ -46,7 +46,7 @@ def test_explicit_val_and_test_folders_are_used(tmp_path):
     make_image_folder(tmp_path)
     make_image_folder(tmp_path / "held_out", per_class=2)
     (tmp_path / "held_out" / "train").rename(tmp_path / "test")
-    dm = ImageFolderDataModule(root=tmp_path, num_workers=0)
+    dm = ImageFolderDataModule(data_dir=tmp_path, num_workers=0)
     dm.setup("fit")
     assert len(dm.splits["test"]) == 6 and all("test" in str(p) for p, _ in dm.splits["test"])
 
@@ -56,8 +56,8 @@ def test_bad_file_names_the_file_or_is_skipped(bad, tmp_path):
     make_image_folder(tmp_path)
     (tmp_path / "train" / "square" / bad).write_bytes(b"not an image")
     with pytest.raises(UsageError, match=rf"{bad}.*--data.bad_files skip"):
-        ImageFolderDataModule(root=tmp_path, num_workers=0).setup("fit")
-    dm = ImageFolderDataModule(root=tmp_path, num_workers=0, bad_files="skip")
+        ImageFolderDataModule(data_dir=tmp_path, num_workers=0).setup("fit")
+    dm = ImageFolderDataModule(data_dir=tmp_path, num_workers=0, bad_files="skip")
     with pytest.warns(UserWarning, match=bad):
         dm.setup("fit")
     assert sum(len(dm.splits[s]) for s in ("train", "val", "test")) == 36
@@ -65,12 +65,12 @@ def test_bad_file_names_the_file_or_is_skipped(bad, tmp_path):
 
 def test_missing_train_folder_is_one_clear_error(tmp_path):
     with pytest.raises(UsageError, match="train"):
-        ImageFolderDataModule(root=tmp_path)
+        ImageFolderDataModule(data_dir=tmp_path)
 
 
 def test_balanced_sampling_evens_out_classes(tmp_path):
     make_image_folder(tmp_path, counts={"circle": 40, "square": 4, "stripes": 4})
-    dm = ImageFolderDataModule(root=tmp_path, image_size=8, batch_size=600, num_workers=0,
+    dm = ImageFolderDataModule(data_dir=tmp_path, image_size=8, batch_size=600, num_workers=0,
                                balanced_sampling=True, val_split=0.1, test_split=0.1)  # fmt: skip
     dm.setup("fit")
     dm.splits["train"] = dm.splits["train"] * 20  # more draws, a steadier frequency estimate
@@ -83,7 +83,7 @@ def test_train_then_predict_a_folder_writes_named_rows(tmp_path, capsys):
     root = make_image_folder(tmp_path / "images")
     run_dir, _ = run_cli(
         ["fit", *FAST, "--model.net", "SmallCNN", "--model.net.channels", "[8, 16]",
-         "--data", "ImageFolderDataModule", "--data.root", str(root),
+         "--data", "ImageFolderDataModule", "--data.data_dir", str(root),
          "--data.image_size", "24", "--data.num_workers", "0", "--run.root", str(tmp_path)],
         capsys,
     )  # fmt: skip
@@ -107,7 +107,7 @@ def test_class_names_travel_with_the_checkpoint(tmp_path, capsys):
     root = make_image_folder(tmp_path / "images", per_class=4)
     run_dir, _ = run_cli(
         ["fit", *FAST, "--model.net", "MLPNet", "--data", "ImageFolderDataModule",
-         "--data.root", str(root), "--data.image_size", "8", "--data.num_workers", "0",
+         "--data.data_dir", str(root), "--data.image_size", "8", "--data.num_workers", "0",
          "--run.root", str(tmp_path)],
         capsys,
     )  # fmt: skip

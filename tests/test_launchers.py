@@ -17,7 +17,8 @@ import yaml
 from tests.conftest import free_port, run_dirs, src_command, src_env
 
 TINY = ["--config", "configs/presets/debug.yaml", "--trainer.enable_model_summary", "false",
-        "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"]  # fmt: skip
+        "--trainer.accelerator", "cpu", "--trainer.devices", "2",
+        "--trainer.strategy", "ddp"]  # fmt: skip
 
 
 def _torchrun(*args: str) -> list[str]:
@@ -67,17 +68,14 @@ def test_torchrun_two_processes_make_one_run_and_resume_it_in_place(tmp_path):
 
 @pytest.mark.slow
 def test_two_torchrun_nodes_meeting_at_localhost_make_one_run(tmp_path):
-    port = free_port()
-    nodes = [
-        subprocess.Popen(
-            _torchrun("--nnodes", "2", "--node-rank", str(rank), "--nproc-per-node", "1",
-                      "--master-addr", "127.0.0.1", "--master-port", str(port), "-m", "src",
-                      "fit", *TINY, "--trainer.devices", "1", "--trainer.num_nodes", "2",
-                      "--run.root", str(tmp_path)),
-            env=src_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
-        for rank in (0, 1)
-    ]
+    port, nodes = free_port(), []
+    for rank in (0, 1):
+        command = _torchrun("--nnodes", "2", "--node-rank", str(rank), "--nproc-per-node", "1",
+                            "--master-addr", "127.0.0.1", "--master-port", str(port), "-m",
+                            "src", "fit", *TINY, "--trainer.devices", "1",
+                            "--trainer.num_nodes", "2", "--run.root", str(tmp_path))  # fmt: skip
+        nodes.append(subprocess.Popen(command, env=src_env(), stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True))  # fmt: skip
     _finish(nodes)
     run_dir = _one_run(tmp_path)
     assert _status(run_dir)["status"] == "finished"
@@ -123,3 +121,24 @@ def test_slurm_tasks_make_one_run_and_a_requeued_job_continues_it(tmp_path):
     assert _one_run(tmp_path) == run_dir
     assert _step(run_dir) == 36 and _status(run_dir)["status"] == "finished"
     assert _status(run_dir)["attempts"] == 2
+
+
+@pytest.mark.slow
+def test_the_fsdp_preset_shards_on_two_processes_and_resumes_like_ddp(tmp_path):
+    from src.models import ImageClassifier
+
+    def fit(*args):
+        command = src_command("fit", "--config", "configs/presets/debug.yaml", "--config",
+                              "configs/presets/fsdp.yaml", "--trainer.accelerator", "cpu",
+                              "--trainer.devices", "2", "--trainer.precision", "32-true",
+                              "--trainer.enable_model_summary", "false",
+                              "--run.root", str(tmp_path), *args)  # fmt: skip
+        return subprocess.Popen(command, env=src_env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)  # fmt: skip
+
+    _finish([fit()])
+    run_dir = _one_run(tmp_path)
+    _finish([fit("--run.resume", str(run_dir), "--trainer.max_epochs", "2")])
+    assert _one_run(tmp_path) == run_dir and _step(run_dir) == 4
+    model = ImageClassifier.load_from_checkpoint(run_dir / "checkpoints" / "best.ckpt")
+    assert type(model.net).__name__ == "SmallCNN"  # one full file, not shards: loads anywhere

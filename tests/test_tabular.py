@@ -35,7 +35,7 @@ def test_standardisation_is_fitted_on_the_training_rows_only(tmp_path):
     x_test, _ = dm.splits["test"]
     assert not torch.allclose(x_test.mean(0), torch.zeros(2), atol=1e-3)  # test rows: not refit
     assert len(x_train) + len(dm.splits["val"][0]) + len(x_test) == 200
-    assert torch.allclose(dm.unscale_targets(y_train).mean(), dm.y_mean, atol=1e-4)
+    assert torch.allclose(dm.unscale_targets(y_train).mean(0), dm.target_scale.mean, atol=1e-4)
 
 
 def test_multiclass_and_multilabel_targets(tmp_path):
@@ -88,6 +88,18 @@ def test_each_task_trains_and_predicts_through_the_cli(model, targets, task, tmp
     first = {"regression": "pred/y", "multiclass": "prob/high", "multilabel": "prob/is_big"}
     column = first[task]
     assert all(np.isfinite(float(r[column])) for r in rows)
+    # Each prediction joins back to its input row by `row`, and carries that row's true target.
+    inputs = list(csv.DictReader(path.open()))
+    assert len({r["row"] for r in rows}) == 40
+    for row in rows:
+        source = inputs[int(row["row"])]
+        if task == "regression":
+            assert float(row["target/y"]) == pytest.approx(float(source["y"]), rel=1e-5)
+        elif task == "multiclass":
+            assert row["target"] == source["kind"]
+        else:
+            on = [name for name in targets.strip("[]").split(", ") if source[name] == "1"]
+            assert row["target"] == ";".join(on)
 
 
 def test_diabetes_linear_regression_reaches_a_sane_r2(tmp_path, capsys):

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from jsonargparse.typing import NonNegativeInt
 from torch import Tensor
 
 from src.data.image_datamodule import ImageDataModule
@@ -20,19 +21,25 @@ class CIFAR10DataModule(ImageDataModule):
     Args:
         verify_checksums: Check every batch file's MD5 against torchvision's list before
             loading it (off for a re-packed or subsampled copy of the dataset).
+        crop_padding: Pixels of zero padding around each image before the random crop.
+        hflip: Mirror a random half of each training batch.
         **kwargs: See `ImageDataModule`.
     """
 
     mean = (0.4914, 0.4822, 0.4465)
     std = (0.2470, 0.2435, 0.2616)
-    crop_padding = 4
-    hflip = True
     dataset_name = "CIFAR10"
     n_classes = 10
     label_key = "labels"
 
-    def __init__(self, *args, verify_checksums: bool = True, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        verify_checksums: bool = True,
+        crop_padding: NonNegativeInt = 4,
+        hflip: bool = True,
+        **kwargs,
+    ):
+        super().__init__(crop_padding=crop_padding, hflip=hflip, **kwargs)
         self.verify_checksums = verify_checksums
 
     @property
@@ -95,16 +102,48 @@ class CIFAR10DataModule(ImageDataModule):
                 f"{path} does not match torchvision's MD5 checksum (corrupt or not the official "
                 "file); re-download it, or set --data.verify_checksums false for your own copy"
             )
-        with path.open("rb") as f:
-            return pickle.load(f, encoding="latin1")
+        try:
+            with path.open("rb") as f:
+                return pickle.load(f, encoding="latin1")
+        except Exception as error:  # truncated, or not a pickle at all
+            raise UsageError(
+                f"{path} is not a readable CIFAR batch ({type(error).__name__}: {error}); "
+                f"{_REPLACE}"
+            ) from None
+
+    def _batch(self, entry) -> tuple[np.ndarray, np.ndarray]:
+        """One batch file's images (N, 3, 32, 32) uint8 and labels (N,), checked."""
+        batch, path = self._read(entry), self.folder / entry[0]
+        data, labels = batch.get("data"), batch.get(self.label_key)
+        if (
+            not isinstance(data, np.ndarray)
+            or data.dtype != np.uint8
+            or data.ndim != 2
+            or data.shape[1] != 3 * 32 * 32
+            or labels is None
+            or len(labels) != len(data)
+        ):
+            raise UsageError(
+                f"{path} does not hold N rows of 3x32x32 uint8 pixels and N "
+                f"'{self.label_key}'; {_REPLACE}"
+            )  # fmt: skip
+        labels = np.asarray(labels)
+        if labels.min() < 0 or labels.max() >= self.n_classes:
+            raise UsageError(
+                f"{path} has label {labels.max()}, past the {self.n_classes} classes of "
+                f"{self.dataset_name}; {_REPLACE}"
+            )
+        return data.reshape(-1, 3, 32, 32), labels
 
     def load(self, train: bool) -> tuple[Tensor, Tensor]:
         dataset_class = self._dataset_class()
         files = dataset_class.train_list if train else dataset_class.test_list
-        batches = [self._read(entry) for entry in files]
-        images = np.concatenate([b["data"] for b in batches]).reshape(-1, 3, 32, 32)
-        labels = np.concatenate([b[self.label_key] for b in batches])
+        images, labels = zip(*(self._batch(entry) for entry in files), strict=True)
+        images, labels = np.concatenate(images), np.concatenate(labels)
         return torch.from_numpy(images), torch.from_numpy(labels).long()  # (N, 3, 32, 32) uint8
+
+
+_REPLACE = "replace it with the original file (delete it and run online to download it again)"
 
 
 class CIFAR100DataModule(CIFAR10DataModule):

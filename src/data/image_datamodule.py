@@ -1,34 +1,37 @@
 from pathlib import Path
 
 import torch
-from jsonargparse.typing import OpenUnitInterval, PositiveInt
+from jsonargparse.typing import NonNegativeInt, OpenUnitInterval, PositiveInt
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from src.data.augment import random_crop, random_hflip
 from src.data.decode_cache import FORMAT_VERSION, load_or_decode
 from src.data.in_memory import InMemoryLoader
+from src.data.normalize import Normalize
 from src.data.split_datamodule import SplitDataModule
-from src.errors import UsageError
+from src.data.splits import check_split_options, seeded_split
 
 
 class ImageDataModule(SplitDataModule):
     """Base for image datasets small enough to decode once into a uint8 tensor.
 
-    Subclasses implement `load(train)` and set the class attributes below. By default the
-    decoded images move to the training device once and batches are sliced there by
-    `InMemoryLoader`; the decoded tensors are cached under `<data_dir>/<dataset_name>/cache/`
-    (written once in `prepare_data`, which Lightning runs on one process per node);
-    normalisation and augmentation run batched in `on_after_batch_transfer`.
-    With `in_memory: false` the same tensors go through a per-sample `Dataset` and a `DataLoader`
-    with workers instead (the usual torchvision path).
+    Subclasses implement `load(train)` and set the dataset's facts as class attributes (`mean`,
+    `std`, `classes`, `dataset_name`). By default the decoded images move to the training device
+    once and batches are sliced there by `InMemoryLoader`; the decoded tensors are cached under
+    `<data_dir>/<dataset_name>/cache/` (written once in `prepare_data`, which Lightning runs on
+    one process per node); normalisation and augmentation run batched in
+    `on_after_batch_transfer`. With `in_memory: false` the same tensors go through a per-sample
+    `Dataset` and a `DataLoader` with workers instead (the usual torchvision path).
 
     Args:
         data_dir: Where datasets are read from (and downloaded to, for downloadable ones).
         batch_size: Samples per batch on each device (the global batch is this times devices).
         val_split: Fraction of the training set held out for validation (seeded split).
-        split_seed: Seed of the train/validation split, independent of the training seed.
-        augment: Random crops (and flips, where the dataset allows) on training batches.
+        split_seed: Seed of the held-out splits, independent of the training seed.
+        augment: Random crops (and flips, with `hflip`) of training batches.
+        crop_padding: Pixels of zero padding around each image before the random crop.
+        hflip: Mirror a random half of each training batch (for classes a mirror keeps).
         in_memory: Keep the decoded dataset on the training device and batch it there.
         cache: Save the decoded tensors next to the dataset and load them on later runs; delete
             the `cache/` folder to decode again.
@@ -42,9 +45,6 @@ class ImageDataModule(SplitDataModule):
     std: tuple[float, ...] = (0.5,)
     #: Class names, index = label.
     classes: tuple[str, ...] = ()
-    #: What `augment` does: padding of the random crop, and whether flips keep the label.
-    crop_padding: int = 2
-    hflip: bool = False
     #: Folder of the dataset under `data_dir`, which also holds its decode cache.
     dataset_name: str = ""
 
@@ -55,21 +55,20 @@ class ImageDataModule(SplitDataModule):
         val_split: OpenUnitInterval = 0.1,
         split_seed: int = 42,
         augment: bool = False,
+        crop_padding: NonNegativeInt = 2,
+        hflip: bool = False,
         in_memory: bool = True,
         cache: bool = True,
-        num_workers: int = 0,
+        num_workers: NonNegativeInt = 0,
         pin_memory: bool = False,
         persistent_workers: bool = False,
     ):
         super().__init__()
-        if batch_size <= 0:
-            raise UsageError(f"data.batch_size must be positive, got {batch_size}")
-        if not 0 < val_split < 1:
-            raise UsageError(f"data.val_split must be between 0 and 1 (exclusive), got {val_split}")
+        check_split_options(batch_size, num_workers, val_split=val_split)
         self.save_hyperparameters()
         self.data_dir = Path(data_dir)
         self.splits: dict[str, tuple[Tensor, Tensor]] = {}
-        self._mean_std: dict[torch.device, tuple[Tensor, Tensor]] = {}
+        self.normalize = Normalize(self.mean, self.std, image=True)
 
     @property
     def num_classes(self) -> int:
@@ -105,19 +104,16 @@ class ImageDataModule(SplitDataModule):
         if self.splits:
             return
         images, labels = self._decoded(train=True)
-        generator = torch.Generator().manual_seed(self.hparams.split_seed)
-        order = torch.randperm(len(labels), generator=generator)
-        n_val = max(1, round(len(labels) * self.hparams.val_split))
-        val, train = order[:n_val], order[n_val:]
-        self.splits = {
-            "train": (images[train], labels[train]),
-            "val": (images[val], labels[val]),
-            "test": self._decoded(train=False),
-        }
-        self.splits["predict"] = self.splits["test"]
+        split = seeded_split(len(labels), {"val": self.hparams.val_split},
+                             self.hparams.split_seed, "images")  # fmt: skip
+        self.splits = {name: (images[i], labels[i]) for name, i in split.items()}
+        self.splits["test"] = self.splits["predict"] = self._decoded(train=False)
         if self.hparams.in_memory and self.trainer is not None:
             device = self.trainer.strategy.root_device  # move once, not every batch
             self.splits = {k: (x.to(device), y.to(device)) for k, (x, y) in self.splits.items()}
+
+    def split_size(self, split: str) -> int:
+        return len(self.splits[split][1])
 
     def _loader(self, split: str):
         images, labels = self.splits[split]
@@ -136,7 +132,7 @@ class ImageDataModule(SplitDataModule):
             )
         workers = self.hparams.num_workers
         return DataLoader(
-            _PerSampleDataset(images, labels, self._normalize, self._augment if train else None),
+            _PerSampleDataset(images, labels, self.normalize, self._augment if train else None),
             batch_size=self.hparams.batch_size,
             shuffle=train,
             drop_last=train and len(labels) > self.hparams.batch_size,
@@ -145,25 +141,18 @@ class ImageDataModule(SplitDataModule):
             persistent_workers=self.hparams.persistent_workers and workers > 0,
         )
 
-    def _normalize(self, images: Tensor) -> Tensor:
-        """uint8 (B, C, H, W) -> normalised float32."""
-        if images.device not in self._mean_std:  # built once: no host-to-device copy per step
-            mean = torch.tensor(self.mean, device=images.device).view(1, -1, 1, 1)
-            std = torch.tensor(self.std, device=images.device).view(1, -1, 1, 1)
-            self._mean_std[images.device] = (mean * 255, std * 255)
-        mean, std = self._mean_std[images.device]
-        return images.float().sub_(mean).div_(std)  # in place: .float() already copied
-
     def _augment(self, images: Tensor) -> Tensor:
         if not self.hparams.augment:
             return images
-        images = random_crop(images, self.crop_padding)
-        return random_hflip(images) if self.hflip else images
+        images = random_crop(images, self.hparams.crop_padding)
+        return random_hflip(images) if self.hparams.hflip else images
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, labels = batch
         if images.dtype == torch.uint8:  # in-memory path: the batch is still raw pixels
-            images = self._normalize(images)
+            if self.normalize.mean.device != images.device:  # moved once, not every batch
+                self.normalize.to(images.device)
+            images = self.normalize(images)
             if self.trainer is not None and self.trainer.training:
                 images = self._augment(images)
         return images, labels

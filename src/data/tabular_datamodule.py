@@ -5,8 +5,9 @@ from jsonargparse.typing import OpenUnitInterval, PositiveInt
 from torch import Tensor
 
 from src.data.in_memory import InMemoryLoader
+from src.data.normalize import Normalize
 from src.data.split_datamodule import SplitDataModule
-from src.errors import UsageError
+from src.data.splits import check_split_options, seeded_split
 
 Task = Literal["regression", "multiclass", "multilabel"]
 
@@ -14,11 +15,11 @@ Task = Literal["regression", "multiclass", "multilabel"]
 class TabularDataModule(SplitDataModule):
     """Base for tables of numeric features: seeded splits, standardisation fitted on train only.
 
-    Subclasses implement `load()` returning the features (N, F), the targets (see `task`) and
-    the names of the features and targets. Rows are shuffled once with `split_seed`, then a
-    test and a validation fraction are held out (unless `load_test()` gives a test table).
-    Feature means and standard deviations come from the training rows alone, so nothing about
-    the held-out rows leaks into training; regression targets are standardised the same way.
+    Subclasses implement `load_names()` and `load()` (the features (N, F) and the targets, see
+    `task`). A seeded `test_split` (unless `load_test()` gives a test table) and `val_split` of
+    the rows are held out. Feature means and standard deviations come from the training rows
+    alone, so nothing about the held-out rows leaks into training; regression targets are
+    standardised the same way. `rows[split]` are the source row numbers of each split's rows.
 
     For the nets, `input_shape` is `(F,)` and `num_classes` is the width of the net's output:
     the number of classes (multiclass), labels (multilabel, one for binary) or targets
@@ -31,7 +32,7 @@ class TabularDataModule(SplitDataModule):
         batch_size: Rows per batch.
         val_split: Fraction of the training rows held out for validation.
         test_split: Fraction of all rows held out for testing (when there is no test table).
-        split_seed: Seed of the splits, independent of the training seed.
+        split_seed: Seed of the held-out splits, independent of the training seed.
         standardize_targets: Standardise regression targets with the training rows' statistics
             (metrics are then in standard deviations of the target).
     """
@@ -46,10 +47,12 @@ class TabularDataModule(SplitDataModule):
         standardize_targets: bool = True,
     ):
         super().__init__()
+        check_split_options(batch_size, val_split=val_split, test_split=test_split)
         self.task = task
         self.batch_size, self.val_split, self.test_split = batch_size, val_split, test_split
         self.split_seed, self.standardize_targets = split_seed, standardize_targets
         self.splits: dict[str, tuple[Tensor, Tensor]] = {}
+        self.rows: dict[str, Tensor] = {}
         self.features, self.targets = self.load_names()
 
     def load_names(self) -> tuple[list[str], list[str]]:
@@ -81,35 +84,34 @@ class TabularDataModule(SplitDataModule):
         if self.splits:
             return
         x, y = self.load()
-        generator = torch.Generator().manual_seed(self.split_seed)
-        order = torch.randperm(len(x), generator=generator)
         test = self.load_test()
+        fractions = {"val": self.val_split}
         if test is None:
-            n_test = max(1, round(len(x) * self.test_split))
-            test, order = (x[order[:n_test]], y[order[:n_test]]), order[n_test:]
-        n_val = max(1, round(len(order) * self.val_split))
-        val, train = order[:n_val], order[n_val:]
-        if len(train) == 0:
-            raise UsageError(f"{len(x)} rows leave none for training; lower the split fractions")
-        self.x_mean, self.x_std = _mean_std(x[train])
-        if self.task == "regression" and self.standardize_targets:
-            self.y_mean, self.y_std = _mean_std(y[train])
-        else:
-            self.y_mean, self.y_std = 0.0, 1.0
-        self.splits = {
-            split: self._scaled(*rows)
-            for split, rows in (("train", (x[train], y[train])), ("val", (x[val], y[val])))
-        }
-        self.splits["test"] = self.splits["predict"] = self._scaled(*test)
+            fractions = {"test": self.test_split, **fractions}
+        self.rows = seeded_split(len(x), fractions, self.split_seed, "rows")
+        if test is not None:
+            self.rows["test"] = torch.arange(len(test[0]))
+        train = self.rows["train"]
+        self.normalize = Normalize(*_mean_std(x[train]), image=False)
+        regression = self.task == "regression" and self.standardize_targets
+        self.target_scale = Normalize(*_mean_std(y[train]), image=False) if regression else None
+        for split, rows in self.rows.items():
+            xs, ys = test if test is not None and split == "test" else (x, y)
+            xs, ys = self.normalize(xs[rows]), ys[rows]
+            self.splits[split] = (xs, self.target_scale(ys) if self.target_scale else ys)
+        self.splits["predict"], self.rows["predict"] = self.splits["test"], self.rows["test"]
 
-    def _scaled(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-        if self.task == "multiclass":
-            return (x - self.x_mean) / self.x_std, y
-        return (x - self.x_mean) / self.x_std, (y - self.y_mean) / self.y_std
+    def split_size(self, split: str) -> int:
+        return len(self.rows[split])
+
+    @property
+    def predict_ids(self) -> dict[str, list]:
+        """Each predicted row's number in its source table (0-based, header not counted)."""
+        return {"row": self.rows["predict"].tolist()}
 
     def unscale_targets(self, preds: Tensor) -> Tensor:
         """Regression predictions back in the target's own units."""
-        return preds * self.y_std + self.y_mean
+        return preds if self.target_scale is None else self.target_scale.inverse(preds)
 
     def _loader(self, split: str) -> InMemoryLoader:
         x, y = self.splits[split]
@@ -127,5 +129,5 @@ class TabularDataModule(SplitDataModule):
 
 
 def _mean_std(values: Tensor) -> tuple[Tensor, Tensor]:
-    std = values.std(dim=0)
+    std = values.std(dim=0) if len(values) > 1 else torch.ones_like(values[0])
     return values.mean(dim=0), torch.where(std > 0, std, torch.ones_like(std))  # constant columns

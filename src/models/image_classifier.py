@@ -7,6 +7,8 @@ from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
+from src.arg_types import HalfOpenUnitInterval
+from src.errors import UsageError
 from src.models.supervised import SupervisedModule
 from src.optim import WarmupCosine
 
@@ -37,12 +39,15 @@ class ImageClassifier(SupervisedModule):
         optimizer: OptimizerCallable = torch.optim.AdamW,
         scheduler: LRSchedulerCallable | None = WarmupCosine,
         scheduler_interval: Literal["step", "epoch"] = "step",
-        label_smoothing: float = 0.0,
+        label_smoothing: HalfOpenUnitInterval = 0.0,
     ):
+        if num_classes < 2:
+            raise UsageError(
+                f"ImageClassifier needs two or more classes, the data gives {num_classes}: for a "
+                "number to predict use --model Regressor, for 0/1 labels --model "
+                "MultiLabelClassifier (CSV data: or --data.task multiclass)"
+            )
         super().__init__(net, optimizer, scheduler)
-        # Injected modules are stored as their class_path/init_args when built by the CLI, which
-        # is what lets `load_from_checkpoint(path)` rebuild the net without a config file.
-        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         metrics = MetricCollection(
             {
                 "acc": MulticlassAccuracy(num_classes, average="micro"),
@@ -62,7 +67,10 @@ class ImageClassifier(SupervisedModule):
         self._log_loss(stage, loss)
         return {"loss": loss, "logits": logits.detach()}  # logits: for the review callbacks
 
+    def predict(self, x: Tensor) -> Tensor:
+        return self(x).softmax(dim=-1)  # (B, num_classes) class probabilities
+
     def predict_step(self, batch, batch_idx: int) -> dict[str, Tensor]:
         x = batch[0] if isinstance(batch, list | tuple) else batch
-        probs = self(x).softmax(dim=-1)
+        probs = self.predict(x)
         return {"probs": probs, "preds": probs.argmax(dim=-1)}

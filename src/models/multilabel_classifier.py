@@ -2,6 +2,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from jsonargparse.typing import OpenUnitInterval, PositiveFloat
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
@@ -34,18 +35,19 @@ class MultiLabelClassifier(SupervisedModule):
         scheduler_interval: Step the scheduler after every optimizer step or every epoch.
     """
 
+    task = "multilabel"
+
     def __init__(
         self,
         net: nn.Module,
         num_classes: int = 1,
-        threshold: float = 0.5,
-        pos_weight: float = 1.0,
+        threshold: OpenUnitInterval = 0.5,
+        pos_weight: PositiveFloat = 1.0,
         optimizer: OptimizerCallable = torch.optim.AdamW,
         scheduler: LRSchedulerCallable | None = WarmupCosine,
         scheduler_interval: Literal["step", "epoch"] = "step",
     ):
         super().__init__(net, optimizer, scheduler)
-        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         if num_classes == 1:  # torchmetrics' multi-label metrics need two labels or more
             acc, f1 = BinaryAccuracy(threshold), BinaryF1Score(threshold)
         else:
@@ -70,7 +72,10 @@ class MultiLabelClassifier(SupervisedModule):
         self._log_loss(stage, loss)
         return {"loss": loss}  # no "logits": the review callbacks are for single-label classes
 
+    def predict(self, x: Tensor) -> Tensor:
+        return self(x).sigmoid()  # (B, num_classes) per-label probabilities
+
     def predict_step(self, batch, batch_idx: int) -> dict[str, Tensor]:
         x = batch[0] if isinstance(batch, list | tuple) else batch
-        probs = self(x).sigmoid()
+        probs = self.predict(x)
         return {"probs": probs, "preds": (probs > self.hparams.threshold).long()}

@@ -29,11 +29,9 @@ def configure_optimizers(
         trainer = module.trainer
         total = trainer.estimated_stepping_batches if interval == "step" else trainer.max_epochs
         if total is None or total < 0 or math.isinf(total):
-            name = getattr(_target(scheduler), "__name__", "the scheduler")
             raise UsageError(
-                f"the learning-rate schedule needs the run's length, but it has no end: set "
-                f"--trainer.max_epochs or --trainer.max_steps (or --model.scheduler null) "
-                f"({name}, max_epochs={trainer.max_epochs}, max_steps={trainer.max_steps})"
+                "the learning-rate schedule needs the run's length, but it has no end: set "
+                "--trainer.max_epochs or --trainer.max_steps (or --model.scheduler null)"
             )
         kwargs["total_steps"] = max(1, int(total))
     return {
@@ -47,11 +45,6 @@ def _takes_total_steps(scheduler) -> bool:
     if "total_steps" in getattr(scheduler, "keywords", {}):
         return True
     try:
-        return "total_steps" in inspect.signature(_target(scheduler)).parameters
+        return "total_steps" in inspect.signature(scheduler).parameters
     except (TypeError, ValueError):
         return False
-
-
-def _target(scheduler):
-    """The scheduler class behind jsonargparse's `partial(instantiator, cls, **init_args)`."""
-    return scheduler.args[0] if getattr(scheduler, "args", None) else scheduler

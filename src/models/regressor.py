@@ -33,6 +33,7 @@ class Regressor(SupervisedModule):
 
     best_metric = "val/mse"
     best_mode = "min"
+    task = "regression"
 
     def __init__(
         self,
@@ -44,7 +45,6 @@ class Regressor(SupervisedModule):
         scheduler_interval: Literal["step", "epoch"] = "step",
     ):
         super().__init__(net, optimizer, scheduler)
-        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         self.loss_fn = _LOSSES[loss]
         metrics = MetricCollection(
             {
@@ -71,6 +71,9 @@ class Regressor(SupervisedModule):
         self._log_loss(stage, loss)
         return {"loss": loss}
 
+    def predict(self, x: Tensor) -> Tensor:
+        return self(x).view(-1, self.hparams.num_classes)  # (B, targets), as the data scales them
+
     def predict_step(self, batch, batch_idx: int) -> dict[str, Tensor]:
         x = batch[0] if isinstance(batch, list | tuple) else batch
-        return {"preds": self(x)}
+        return {"preds": self.predict(x)}

@@ -1,5 +1,8 @@
 import torch
+from jsonargparse.typing import PositiveInt
 from torch import Tensor, nn
+
+from src.nets.inputs import image_channels
 
 
 class AirbenchNet(nn.Module):
@@ -23,12 +26,12 @@ class AirbenchNet(nn.Module):
         self,
         input_shape: tuple[int, ...] = (3, 32, 32),
         num_classes: int = 10,
-        widths: list[int] = [64, 256, 256],  # noqa: B006 - jsonargparse needs a literal default
+        widths: list[PositiveInt] = [64, 256, 256],  # noqa: B006 - jsonargparse needs a literal
         bn_momentum: float = 0.6,
         logit_scale: float = 1 / 9,
     ):
         super().__init__()
-        channels = input_shape[0]
+        channels = image_channels("AirbenchNet", input_shape)
         whiten_width = 2 * channels * 2 * 2  # each patch eigenvector with both signs
         self.whiten = nn.Conv2d(channels, whiten_width, kernel_size=2, padding=0, bias=True)
         self.whiten.weight.requires_grad_(False)

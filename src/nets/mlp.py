@@ -1,13 +1,17 @@
 import math
 
+from jsonargparse.typing import PositiveInt
 from torch import Tensor, nn
+
+from src.arg_types import HalfOpenUnitInterval
+from src.nets.inputs import check_dropout
 
 
 class MLPNet(nn.Module):
     """Fully connected classifier on flattened inputs.
 
     Args:
-        input_shape: Shape of one input (C, H, W); linked from the datamodule.
+        input_shape: Shape of one input ((C, H, W) or (features,)); linked from the datamodule.
         num_classes: Number of output logits; linked from the datamodule.
         hidden_dims: Width of each hidden layer, in order.
         dropout: Dropout probability after each hidden layer.
@@ -17,10 +21,11 @@ class MLPNet(nn.Module):
         self,
         input_shape: tuple[int, ...] = (1, 28, 28),
         num_classes: int = 10,
-        hidden_dims: list[int] = [256, 128],  # noqa: B006 - jsonargparse needs a literal default
-        dropout: float = 0.1,
+        hidden_dims: list[PositiveInt] = [256, 128],  # noqa: B006 - jsonargparse needs a literal
+        dropout: HalfOpenUnitInterval = 0.1,
     ):
         super().__init__()
+        check_dropout(dropout)
         layers: list[nn.Module] = [nn.Flatten()]
         width = math.prod(input_shape)
         for hidden in hidden_dims:

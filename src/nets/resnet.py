@@ -1,4 +1,8 @@
+from jsonargparse.typing import PositiveInt
 from torch import Tensor, nn
+
+from src.errors import UsageError
+from src.nets.inputs import image_channels
 
 
 class _BasicBlock(nn.Module):
@@ -40,14 +44,18 @@ class CifarResNet(nn.Module):
         self,
         input_shape: tuple[int, ...] = (3, 32, 32),
         num_classes: int = 10,
-        blocks: list[int] = [3, 3, 3],  # noqa: B006 - jsonargparse needs a literal default
-        widths: list[int] = [16, 32, 64],  # noqa: B006
+        blocks: list[PositiveInt] = [3, 3, 3],  # noqa: B006 - jsonargparse needs a literal default
+        widths: list[PositiveInt] = [16, 32, 64],  # noqa: B006
     ):
         super().__init__()
-        if len(blocks) != len(widths):
-            raise ValueError(f"blocks {blocks} and widths {widths} need one entry per stage")
+        channels = image_channels("CifarResNet", input_shape)
+        if not blocks or len(blocks) != len(widths):
+            raise UsageError(
+                f"--model.net.blocks {list(blocks)} and --model.net.widths {list(widths)} need "
+                "one entry per stage: give them the same length"
+            )
         layers: list[nn.Module] = [
-            nn.Conv2d(input_shape[0], widths[0], 3, padding=1, bias=False),
+            nn.Conv2d(channels, widths[0], 3, padding=1, bias=False),
             nn.BatchNorm2d(widths[0]),
             nn.ReLU(inplace=True),
         ]

@@ -1,4 +1,8 @@
+from jsonargparse.typing import PositiveInt
 from torch import Tensor, nn
+
+from src.arg_types import HalfOpenUnitInterval
+from src.nets.inputs import check_dropout, image_channels
 
 
 class SmallCNN(nn.Module):
@@ -18,12 +22,13 @@ class SmallCNN(nn.Module):
         self,
         input_shape: tuple[int, ...] = (1, 28, 28),
         num_classes: int = 10,
-        channels: list[int] = [32, 64, 128],  # noqa: B006 - jsonargparse needs a literal default
-        dropout: float = 0.1,
+        channels: list[PositiveInt] = [32, 64, 128],  # noqa: B006 - jsonargparse needs a literal
+        dropout: HalfOpenUnitInterval = 0.1,
     ):
         super().__init__()
+        check_dropout(dropout)
         layers: list[nn.Module] = []
-        in_ch = input_shape[0]
+        in_ch = image_channels("SmallCNN", input_shape)
         for i, out_ch in enumerate(channels):
             if i > 0:
                 layers.append(nn.MaxPool2d(2))

@@ -4,7 +4,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from src.checkpoint_loading import load_checkpoint
 from src.errors import UsageError
+from src.nets.inputs import image_channels
+
+_OPTION = "--model.net.init_args.weights"
 
 
 class TorchvisionNet(nn.Module):
@@ -41,7 +45,7 @@ class TorchvisionNet(nn.Module):
         super().__init__()
         from torchvision import models  # imported here: keeps CLI start-up fast
 
-        if input_shape[0] not in (1, 3):
+        if image_channels("TorchvisionNet", input_shape) not in (1, 3):
             raise UsageError(f"TorchvisionNet takes 1 or 3 input channels, got {input_shape[0]}")
         if name not in models.list_models(module=models):
             raise UsageError(
@@ -53,12 +57,12 @@ class TorchvisionNet(nn.Module):
         # jsonargparse hands `null` given on the command line for a nested net over as "None".
         from_run = weights is not None and weights.endswith(".ckpt")
         if weights is not None and weights.lower() not in ("none", "null") and not from_run:
-            self.backbone.load_state_dict(_pretrained_state_dict(models, name, weights))
+            _load(self.backbone, _pretrained_state_dict(models, name, weights), weights, name)
         parent, attr, old_head = _last_linear(self.backbone, name)
         setattr(parent, attr, nn.Identity())  # the backbone now returns features
         self.head = nn.Linear(old_head.in_features, num_classes)
         if from_run:  # another run's backbone, its head left behind (its classes differ)
-            self.backbone.load_state_dict(_backbone_of_run(weights))
+            _load(self.backbone, _backbone_of_run(weights), weights, name)
         self.backbone.requires_grad_(not freeze_backbone)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -69,11 +73,23 @@ class TorchvisionNet(nn.Module):
         return self.head(self.backbone(x))  # (B, num_classes)
 
 
+def _load(module: nn.Module, state_dict: dict, weights: str, name: str) -> None:
+    """`load_state_dict`, with weights of another architecture said in one line."""
+    try:
+        module.load_state_dict(state_dict)
+    except (RuntimeError, TypeError, AttributeError) as error:
+        first = str(error).strip().splitlines()[0].removesuffix(":")
+        raise UsageError(
+            f"{weights} does not hold {name} weights ({first}): pass {_OPTION} a file saved "
+            f"from a {name}, or the --model.net.init_args.name it was saved from"
+        ) from None
+
+
 def _pretrained_state_dict(models, name: str, weights: str) -> dict:
     if Path(weights).suffix in (".pt", ".pth", ".ckpt") or Path(weights).exists():
         if not Path(weights).is_file():
             raise UsageError(f"weights file {weights} does not exist")
-        return torch.load(weights, map_location="cpu", weights_only=True)
+        return load_checkpoint(weights, option=_OPTION)
     enum = models.get_model_weights(name)
     try:
         entry = enum[weights] if weights != "DEFAULT" else enum.DEFAULT
@@ -88,14 +104,14 @@ def _pretrained_state_dict(models, name: str, weights: str) -> dict:
         cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(entry.url).name
         raise UsageError(
             f"could not download {name} weights {entry.name} ({error}). Offline, put {entry.url} "
-            f"at {cache}, or pass a local file with --model.net.init_args.weights <path.pth>"
+            f"at {cache}, or pass a local file with {_OPTION} <path.pth>"
         ) from None
 
 
 def _backbone_of_run(ckpt_path: str) -> dict:
     if not Path(ckpt_path).is_file():
         raise UsageError(f"weights file {ckpt_path} does not exist")
-    state = torch.load(ckpt_path, map_location="cpu", weights_only=False)["state_dict"]
+    state = load_checkpoint(ckpt_path, option=_OPTION).get("state_dict", {})
     prefix = "net.backbone."
     backbone = {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
     if not backbone:

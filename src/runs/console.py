@@ -3,6 +3,7 @@
 import logging
 import pydoc
 import sys
+import warnings
 
 from jsonargparse import Namespace
 from lightning.pytorch.callbacks import ModelSummary, ProgressBar
@@ -68,3 +69,32 @@ def choose_callbacks(trainer: Namespace) -> list:
             callback = Namespace(class_path=f"src.callbacks.{bar.__name__}", init_args=Namespace())
         kept.append(callback)
     return kept
+
+
+# Lightning's start-up advice that does not apply to these runs: the rich summary is the one
+# configured, the schedule asks for the run's length on purpose, litlogger is not used.
+_NOISE = (
+    "Trainer already configured with model summary callbacks",
+    "Loading `train_dataloader` to estimate number of stepping batches",
+    "💡 Tip:",
+)
+
+
+def quiet_known_noise() -> None:
+    """Silence third-party lines that are not about the user's run (each named, with why)."""
+    # Lightning 2.6's pytree helper on torch >= 2.10; not our code, harmless.
+    warnings.filterwarnings(
+        "ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning
+    )
+    # Lightning's SaveConfigCallback passes jsonargparse's deprecated `skip_none`.
+    warnings.filterwarnings("ignore", message=r".*skip_none parameter was deprecated")
+    for name in _LOGGERS:  # on the handlers: records from child loggers skip logger filters
+        for handler in logging.getLogger(name).handlers:
+            if not any(isinstance(f, _DropLines) for f in handler.filters):
+                handler.addFilter(_DropLines())
+
+
+class _DropLines(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(message.startswith(noise) for noise in _NOISE)

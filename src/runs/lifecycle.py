@@ -11,6 +11,7 @@
    put back as they were), and the lines that say where the run is and how to continue it.
 """
 
+import pydoc
 import shutil
 import signal
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import yaml
 from jsonargparse import Namespace
+from lightning.pytorch.loggers import WandbLogger
 
 from src.checkpoint_loading import load_checkpoint
 from src.errors import UsageError, one_line_error
@@ -110,11 +112,17 @@ class RunLifecycle:
         else:
             self.run_dir = self._new_run_dir(config)
         config.trainer.default_root_dir = str(self.run_dir)
+        evaluated = run_dir_of_checkpoint(config.get("ckpt_path"))
         if self.subcommand == "fit":
             config.checkpoint.dirpath = str(self.run_dir / "checkpoints")
+        elif evaluated is not None:  # nothing is saved; Lightning warns if it differs
+            config.checkpoint.dirpath = str(evaluated / "checkpoints")
+        loggers = config.trainer.logger
+        if self.subcommand != "fit" and _option(self.argv, "--trainer.logger") is None:
+            loggers = _without_wandb(loggers)  # an evaluation is no new W&B run unless asked
         wandb_id = wandb_run_id(self.run_dir) if self.resume_dir else None
         config.trainer.logger, notes = point_loggers_at(
-            config.trainer.logger, self.run_dir, config.run.name, wandb_id
+            loggers, self.run_dir, config.run.name, wandb_id
         )
         self.notes += notes
         config.trainer.callbacks = choose_callbacks(config.trainer)
@@ -247,6 +255,13 @@ def experiment_name(config: Namespace) -> str:
         if path.parent.name != "presets":
             return path.stem
     return config.data.class_path.rsplit(".", 1)[-1].removesuffix("DataModule").lower()
+
+
+def _without_wandb(loggers):
+    if loggers in (None, False, True):
+        return loggers
+    loggers = loggers if isinstance(loggers, list) else [loggers]
+    return [lg for lg in loggers if not issubclass(pydoc.locate(lg.class_path), WandbLogger)]
 
 
 def _snapshot(run_dir: Path) -> tuple[set, dict]:

@@ -35,6 +35,12 @@ def point_loggers_at(
                     "WANDB_API_KEY), or unset WANDB_MODE to log offline and `wandb sync` later"
                 )
             offline = mode != "online"
+            if offline:
+                import wandb  # imported here: runs without W&B never import it
+
+                # Silent offline, as WANDB_SILENT asks: wandb.init would otherwise warn about the
+                # `anonymous=None` Lightning's WandbLogger always passes it, on every run.
+                wandb.setup(wandb.Settings(silent=True))
             logger.init_args.offline = offline
             if offline and logger.init_args.get("log_model"):
                 # WandbLogger refuses log_model offline: there is nowhere to upload to.

@@ -4,6 +4,7 @@ from lightning.pytorch.callbacks import EarlyStopping
 
 from src.errors import UsageError
 from src.loggers.appending_csv import AppendingCSVLogger
+from src.preflight import check_monitor
 from src.runs.status import Heartbeat, read_status, write_status
 
 
@@ -31,6 +32,8 @@ class RunRecord(Callback):
         self._patience = {id(c): c.patience for c in trainer.callbacks if _stops_early(c)}
 
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        checkpoint = trainer.checkpoint_callback  # after the model's own checks of its data
+        check_monitor(pl_module, getattr(checkpoint, "monitor", None))
         self._start(trainer)
 
     def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
