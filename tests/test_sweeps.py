@@ -20,6 +20,7 @@ from src.experiments import load_spec, run_sweep
 from src.experiments.overlay import overlay_figure
 from src.experiments.records import read_record
 from src.experiments.run_info import find_runs
+from src.runs.status import read_status
 
 pytestmark = pytest.mark.slow  # trial processes: multi-process by nature
 
@@ -152,22 +153,29 @@ def _stopped(pid: int) -> bool:
         return False
 
 
+def _mid_training(run_dir: Path) -> bool:
+    """At least one epoch checkpointed, at least one to go (4 epochs of 4 steps)."""
+    status = read_status(run_dir) or {}
+    return status.get("status") == "running" and 4 <= status.get("global_step", 0) < 16
+
+
 def _kill_mid_way(proc: subprocess.Popen, folder: Path, timeout: float = 300) -> str:
-    """Freeze a trial that has a checkpoint (SIGSTOP), wait for another trial to finish, then
-    SIGKILL the sweep and every trial process: a node lost mid-sweep. Returns the frozen one."""
+    """Freeze a trial in the middle of its training (SIGSTOP), wait for another trial to finish,
+    then SIGKILL the sweep and every trial process: a node lost mid-sweep. Returns the frozen
+    trial."""
     frozen, deadline = None, time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the sweep ended before it could be killed"
         trials = records(folder)
         if frozen is None:
             for name, r in trials.items():
-                ckpt = folder / str(r.get("run_dir")) / "checkpoints" / "last.ckpt"
-                if r.get("state") == "running" and r.get("run_dir") and ckpt.is_file():
+                run_dir = folder / str(r.get("run_dir"))
+                if r.get("state") == "running" and r.get("run_dir") and _mid_training(run_dir):
                     os.kill(r["pid"], signal.SIGSTOP)
-                    if _stopped(r["pid"]) and read_record(folder / name)["state"] == "running":
+                    if _stopped(r["pid"]) and _mid_training(run_dir):  # still, now it is frozen
                         frozen = name
                         break
-                    os.kill(r["pid"], signal.SIGCONT)  # it ended meanwhile
+                    os.kill(r["pid"], signal.SIGCONT)  # it moved on meanwhile
         elif any(r.get("state") == "finished" for r in trials.values()):
             break
         time.sleep(0.02)
@@ -232,42 +240,43 @@ def test_a_killed_and_resumed_sweep_ends_with_the_uninterrupted_sweeps_table(gri
 
 @pytest.fixture(scope="module")
 def seeds(tmp_path_factory):
-    """Three seeds, three at a time, stopped with SIGTERM once a trial has a checkpoint, then
-    the same command again."""
+    """Three seeds, two at a time, stopped with SIGTERM while the third trains, then the same
+    command again."""
     root = tmp_path_factory.mktemp("seeds")
-    command = [sys.executable, "-m", "src.sweep", "--seeds", "3", "--parallel", "3", "--threads",
+    command = [sys.executable, "-m", "src.sweep", "--seeds", "3", "--parallel", "2", "--threads",
                "1", "--name", "three-seeds", "--root", str(root), "--", *QUIET,
                "--trainer.max_epochs", "12", "--trainer.limit_train_batches", "4"]  # fmt: skip
     folder = root / "three-seeds"
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 300
-    while not any(
-        r.get("state") == "running" and (folder / str(r.get("run_dir")) / "checkpoints").is_dir()
-        for r in records(folder).values()
-    ):
-        assert proc.poll() is None and time.monotonic() < deadline, "no trial got going"
+
+    def training(r: dict) -> bool:  # past its first epoch's checkpoint
+        status = read_status(folder / str(r.get("run_dir"))) if r.get("run_dir") else None
+        return (status or {}).get("status") == "running" and status.get("global_step", 0) >= 4
+
+    while True:
+        trials = records(folder).values()
+        if sum(r.get("state") == "finished" for r in trials) == 2 and any(map(training, trials)):
+            break
+        assert proc.poll() is None and time.monotonic() < deadline, "the third trial never ran"
         time.sleep(0.02)
     proc.send_signal(signal.SIGTERM)  # as SLURM does at a time limit
     stopped = proc.communicate(timeout=300)[0], proc.returncode, records(folder)
     return stopped, run(command), folder
 
 
-def test_sigterm_stops_a_sweep_and_the_same_command_continues_its_trials(seeds):
+def test_sigterm_stops_a_sweep_and_the_same_command_continues_its_trial(seeds):
     (out, code, before), again, folder = seeds
-    assert code == 143 and "SIGTERM: stopping" in out
-    interrupted = [n for n, r in before.items() if r["state"] == "interrupted"]
-    assert interrupted and all(r["state"] in ("interrupted", "finished") for r in before.values())
-    assert all(before[n]["error"] == "stopped by SIGTERM" for n in interrupted)
+    assert code == 143 and "SIGTERM: stopping 1 running trial" in out
+    states = {name: r["state"] for name, r in before.items()}
+    assert states == {"trial-000": "finished", "trial-001": "finished", "trial-002": "interrupted"}
+    assert before["trial-002"]["error"] == "stopped by SIGTERM"
     assert again.returncode == 0, again.stderr[-2000:]
     after = records(folder)
-    assert all(r["state"] == "finished" for r in after.values())
-    going = [n for n in interrupted if before[n]["run_dir"]]  # stopped while training
-    assert going, "the trial that had a checkpoint was stopped"
-    for name in going:  # continued in its own run directory, from its checkpoint
-        assert after[name]["attempts"] == 2 and after[name]["run_dir"] == before[name]["run_dir"]
-        assert (folder / after[name]["run_dir"] / "config.resume-1.yaml").is_file()
-    for name in set(interrupted) - set(going):  # stopped while starting: it starts afresh
-        assert after[name]["attempts"] == 2 and after[name]["run_dir"]
+    assert [r["attempts"] for r in after.values()] == [1, 1, 2]  # the finished ones never ran again
+    resumed = after["trial-002"]
+    assert resumed["state"] == "finished" and resumed["run_dir"] == before["trial-002"]["run_dir"]
+    assert (folder / resumed["run_dir"] / "config.resume-1.yaml").is_file()  # from its checkpoint
 
 
 def test_three_seeds_are_grouped_as_mean_and_std_over_n_3(seeds):

@@ -22,7 +22,7 @@ from src.experiments.best_config import write_best_config
 from src.experiments.compare import compare_runs
 from src.experiments.liveness import HOST, pid_alive
 from src.experiments.preflight import check_command_line
-from src.experiments.records import now, read_record, write_record, write_sweep_file
+from src.experiments.records import now, read_record, run_status, write_record, write_sweep_file
 from src.experiments.run_info import metric_value
 from src.experiments.search import make_pruner, make_sampler, suggest
 from src.experiments.spec import SweepSpec, cli_args
@@ -31,6 +31,7 @@ from src.experiments.study import claim, is_duplicate, open_study, recover
 from src.experiments.table import Table
 from src.experiments.trial import (
     PRUNING_ENV,
+    Outcome,
     fit_command,
     resume_command,
     run_process,
@@ -162,6 +163,9 @@ class _Worker:
             trial = claim(self.study)
             if trial is None:
                 return
+            # who runs it, at once: a worker dying now leaves a trial the next one can judge
+            trial.set_user_attr("worker", {"host": HOST, "pid": os.getpid()})
+            trial.set_user_attr("heartbeat", time.time())
             try:
                 self._run(trial, index)
             except Exception as error:  # a bug or a storage failure: say it, go on with the rest
@@ -175,11 +179,14 @@ class _Worker:
             self._tell(trial, TrialState.FAIL, "duplicate")
             return
         params = suggest(trial, self.spec.parameters)
-        trial.set_user_attr("worker", {"host": HOST, "pid": os.getpid()})
-        trial.set_user_attr("heartbeat", time.time())
         trial_dir = self.folder / name
         record = read_record(trial_dir) or {}
         resume = self._resumable(record) if trial.user_attrs.get("resume") else None
+        if resume and (run_status(resume) or {}).get("status") == "finished":
+            # it ended, but its worker died before it could say so: take its result as it is
+            self.say(f"{name} had finished in {resume}")
+            self._finish(trial, trial_dir, Outcome("finished", 0, None, resume, 0.0))
+            return
         if resume:
             command = resume_command(resume)
         else:
@@ -202,6 +209,8 @@ class _Worker:
         )  # fmt: skip
         with self.lock:
             self.running.pop(trial._trial_id, None)
+        if outcome.run_dir is None and resume:  # a resume prints no directory when done already
+            outcome.run_dir = resume
         self._finish(trial, trial_dir, outcome)
 
     def _finish(self, trial, trial_dir: Path, outcome) -> None:

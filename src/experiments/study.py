@@ -26,6 +26,9 @@ from src.experiments.search import draw, encode
 from src.experiments.spec import SweepSpec
 
 RETRIED = ("interrupted", "killed")  # outcomes a re-run continues by itself
+# A worker names itself on a trial (`worker`) within milliseconds of claiming it: a trial still
+# unnamed after this long was claimed by a worker that died at once.
+CLAIM_GRACE_S = 5.0
 
 
 def open_study(
@@ -94,9 +97,13 @@ def is_duplicate(study: optuna.Study, trial: optuna.Trial) -> bool:
 def recover(study: optuna.Study, stale_after: float, retry_failed: bool, max_attempts: int):
     """Queue a retry of every trial whose worker is gone, that was interrupted, or (with
     `retry_failed`) that failed; return the retried trials' names."""
-    trials = study.get_trials(deepcopy=False)
-    for t in trials:
-        if t.state == TrialState.RUNNING and is_stale(t, stale_after):
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    unnamed = [_age(t) for t in running if "worker" not in t.user_attrs]
+    if unnamed and min(unnamed) < CLAIM_GRACE_S:  # claimed a moment ago: wait to judge it
+        time.sleep(CLAIM_GRACE_S - min(unnamed) + 0.1)
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for t in running:
+        if is_stale(t, stale_after):
             try:
                 study._storage.set_trial_user_attr(t._trial_id, "outcome", "killed")
                 study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
@@ -130,11 +137,16 @@ def is_stale(trial: FrozenTrial, stale_after: float) -> bool:
     """A RUNNING trial whose worker is gone: a dead process on this host, or no heartbeat."""
     worker = trial.user_attrs.get("worker")
     if worker is None:  # claimed, then the worker died before saying who it was
-        started = trial.datetime_start.timestamp() if trial.datetime_start else 0
-        return time.time() - started > stale_after
+        return _age(trial) > CLAIM_GRACE_S
     if owner_gone(worker["host"], worker["pid"]):
         return True
     return time.time() - trial.user_attrs.get("heartbeat", 0) > stale_after
+
+
+def _age(trial: FrozenTrial) -> float:
+    """Seconds since the trial was claimed."""
+    started = trial.datetime_start.timestamp() if trial.datetime_start else 0.0
+    return time.time() - started
 
 
 def _slots(spec: SweepSpec, n_trials: int | None) -> int:
