@@ -17,7 +17,7 @@ from src.experiments.liveness import HOST
 from src.experiments.run_info import find_runs
 from src.experiments.search import draw, make_pruner, suggest
 from src.experiments.spec import cli_args, load_spec
-from src.experiments.storage import OwnedFileLock, open_storage
+from src.experiments.storage import OwnedFileLock, claim_lock, open_storage, storage_url
 from src.experiments.study import claim, is_duplicate, open_study, recover
 from src.experiments.table import build_table
 from src.experiments.trial import error_line, trial_env
@@ -142,19 +142,23 @@ def test_a_key_the_cli_rejects_stops_a_new_sweep_before_any_trial(tmp_path, caps
     assert optuna.get_all_study_names(storage) == []  # fixed and rerun, it starts afresh
 
 
-def _study(tmp_path, n=3, name="s"):
+def _study(tmp_path, n=3, name="s", storage=None):
+    """A grid over `a` in a journal file in tmp_path (or `storage`, as --storage takes it)."""
     spec = load_spec(grid={"a": list(range(n))}, name=name)
-    storage = open_storage(str(tmp_path / "optuna.journal"))
+    storage = open_storage(storage_url(storage, tmp_path))
     sampler = optuna.samplers.RandomSampler()
     return open_study(spec, storage, None, sampler, None, check=lambda: METRIC), spec
 
 
-def test_workers_claim_each_queued_trial_exactly_once(tmp_path):
-    study, _ = _study(tmp_path, n=20)
+@pytest.mark.parametrize("storage", ["journal", "sqlite"])
+def test_workers_claim_each_queued_trial_exactly_once(storage, tmp_path):
+    where = str(tmp_path / ("optuna.journal" if storage == "journal" else "optuna.db"))
+    study, _ = _study(tmp_path, n=20, storage=where)  # a .db file is SQLite
     claimed, lock = [], threading.Lock()
+    claiming = claim_lock(storage_url(where, tmp_path))
 
     def worker():
-        while (trial := claim(study)) is not None:
+        while (trial := claim(study, claiming)) is not None:
             with lock:
                 claimed.append(trial.user_attrs["name"])
             study.tell(trial, 1.0)
@@ -191,6 +195,21 @@ def test_a_dead_workers_trial_is_retried_once_under_its_name(tmp_path):
     assert suggest(first, spec.parameters) == suggest(second, spec.parameters) == {"a": 0}
     assert not is_duplicate(study, first) and is_duplicate(study, second)
     assert first.user_attrs["resume"] is True and first.user_attrs["attempt"] == 2
+
+
+def test_a_trial_whose_worker_died_before_naming_itself_is_retried_after_a_grace(
+    tmp_path, monkeypatch
+):
+    import src.experiments.study as study_module
+
+    monkeypatch.setattr(study_module, "CLAIM_GRACE_S", 0.5)
+    study, _ = _study(tmp_path, n=1)
+    claim(study)  # and the worker dies before it says who it is
+    start = time.monotonic()
+    assert recover(study, stale_after=600, retry_failed=False, max_attempts=3) == ["trial-000"]
+    assert time.monotonic() - start >= 0.4  # a live worker got the time to name itself
+    (lost,) = study.get_trials(states=(optuna.trial.TrialState.FAIL,))
+    assert lost.user_attrs["outcome"] == "killed"
 
 
 def test_failed_trials_run_again_only_when_asked(tmp_path):

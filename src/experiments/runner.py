@@ -26,7 +26,7 @@ from src.experiments.records import now, read_record, run_status, write_record, 
 from src.experiments.run_info import metric_value
 from src.experiments.search import make_pruner, make_sampler, suggest
 from src.experiments.spec import SweepSpec, cli_args
-from src.experiments.storage import OwnedFileLock, open_storage, storage_url
+from src.experiments.storage import OwnedFileLock, claim_lock, open_storage, storage_url
 from src.experiments.study import claim, is_duplicate, open_study, recover
 from src.experiments.table import Table
 from src.experiments.trial import (
@@ -130,6 +130,7 @@ class _Worker:
         self.threads = opts.threads or max(1, (cpus or 1) // opts.parallel)
         self.gpus = visible_gpus() if opts.gpus is None else list(opts.gpus)
         self.lock = threading.Lock()
+        self.claim_lock = claim_lock(url)
         self.running: dict[int, tuple[optuna.Trial, object]] = {}  # trial id -> (trial, process)
         self.stopping = threading.Event()
         self.signum: int | None = None
@@ -160,7 +161,7 @@ class _Worker:
 
     def _slot(self, index: int) -> None:
         while not self.stopping.is_set():
-            trial = claim(self.study)
+            trial = claim(self.study, self.claim_lock)
             if trial is None:
                 return
             # who runs it, at once: a worker dying now leaves a trial the next one can judge

@@ -44,6 +44,15 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         raise SweepError(f"the storage {url.split('://')[0]} needs a driver: {error}") from None
 
 
+def claim_lock(url: str):
+    """What to hold while claiming a queued trial. Optuna's claim (WAITING -> RUNNING) is atomic
+    in a journal and in databases with row locks, not in SQLite, which ignores `SELECT ... FOR
+    UPDATE`: two workers could both take one trial. SQLite's claims take a file lock beside it."""
+    if url.startswith("sqlite:///"):
+        return OwnedFileLock(url.removeprefix("sqlite:///") + ".claim")
+    return contextlib.nullcontext()
+
+
 class OwnedFileLock(JournalFileOpenLock):
     """Optuna's open-file lock (`<journal>.lock`, created with O_EXCL: safe on NFS and across
     machines) that names its owner, so a lock left by a process killed while writing is

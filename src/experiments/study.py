@@ -12,6 +12,7 @@ directory from its checkpoint. Two workers may both queue a retry of it: only th
 runs, the other is dropped as a duplicate when claimed.
 """
 
+import contextlib
 import json
 import random
 import time
@@ -70,17 +71,19 @@ def open_study(
     return study
 
 
-def claim(study: optuna.Study) -> optuna.Trial | None:
-    """Take a queued trial for this thread, or None when the queue is empty.
+def claim(study: optuna.Study, lock=None) -> optuna.Trial | None:
+    """Take a queued trial for this thread, or None when the queue is empty (holding `lock`,
+    `storage.claim_lock`, where the storage's own claim is not atomic).
 
     What `Study.ask` does first, without its fallback of creating a trial when none is queued.
     """
-    for frozen in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-        try:
-            if study._storage.set_trial_state_values(frozen._trial_id, TrialState.RUNNING):
-                return optuna.Trial(study, frozen._trial_id)
-        except UpdateFinishedTrialError:
-            continue
+    with lock or contextlib.nullcontext():
+        for frozen in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            try:
+                if study._storage.set_trial_state_values(frozen._trial_id, TrialState.RUNNING):
+                    return optuna.Trial(study, frozen._trial_id)
+            except UpdateFinishedTrialError:
+                continue
     return None
 
 
