@@ -172,7 +172,10 @@ class _Worker:
             except Exception as error:  # a bug or a storage failure: say it, go on with the rest
                 traceback.print_exc()
                 self._tell(trial, TrialState.FAIL, "failed")
-                self.say(f"{trial.user_attrs.get('name')} could not be run: {error!r}")
+                name = trial.user_attrs.get("name")
+                if name:
+                    write_record(self.folder / name, state="failed", error=repr(error), ended=now())
+                self.say(f"{name} could not be run: {error!r}")
 
     def _run(self, trial: optuna.Trial, slot: int) -> None:
         name = trial.user_attrs["name"]
@@ -221,8 +224,7 @@ class _Worker:
             state = "interrupted"  # it was stopped by the signal passed on to it
         if state == "finished":
             value = metric_value(outcome.run_dir, metric) if outcome.run_dir else None
-            attrs = self.study._storage.get_trial(trial._trial_id).user_attrs
-            if "pruned_at_epoch" in attrs:
+            if self._was_pruned(trial):
                 state = "pruned"
                 self._tell(trial, TrialState.PRUNED, "pruned")
             elif value is None:
@@ -243,6 +245,16 @@ class _Worker:
         else:
             log = trial_dir / "output.log"
             self.say(f"{name} {state} (exit {outcome.exit_code}) {took}: {error} [log: {log}]")
+
+    def _was_pruned(self, trial) -> bool:
+        """Whether its run was stopped by the pruner: in this attempt, or in the one it
+        continues (a worker that died before recording it)."""
+        attempts = {trial.number, trial.user_attrs.get("retry_of")}
+        return any(
+            "pruned_at_epoch" in t.user_attrs
+            for t in self.study.get_trials(deepcopy=False)
+            if t.number in attempts
+        )
 
     def _tell(self, trial, state: TrialState, outcome: str, value: float | None = None) -> None:
         try:
