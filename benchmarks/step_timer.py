@@ -8,6 +8,7 @@ import json
 import os
 import time
 
+import torch
 from lightning.pytorch import Callback
 
 
@@ -34,6 +35,9 @@ class StepTimer(Callback):
         self.epoch["cpu_seconds"] = time.process_time() - self.cpu_start
 
     def on_train_epoch_end(self, trainer, pl_module):
+        if trainer.strategy.root_device.type == "cuda":
+            torch.cuda.synchronize()  # the epoch ends when the GPU's work does
+            self.epoch["seconds"] = time.perf_counter() - self.start
         self.epochs.append(self.epoch)
 
     def on_fit_end(self, trainer, pl_module):

@@ -29,6 +29,13 @@ def load_checkpoint(
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"checkpoint {path} does not exist: check {option}")
+    with path.open("rb") as f:
+        head = f.read(4)
+    if head and not (head.startswith(b"PK\x03\x04") or head[0] == 0x80):  # zip, or a pickle
+        raise UsageError(
+            f"{path} is not a checkpoint (a PyTorch zip or pickle file): pass a .ckpt file to "
+            f"{option}, such as <run>/checkpoints/best.ckpt"
+        )
     try:
         return torch.load(path, map_location="cpu", weights_only=weights_only)
     except pickle.UnpicklingError as error:

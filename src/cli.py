@@ -23,14 +23,6 @@ from src.runs.console import quiet_known_noise
 from src.runs.lifecycle import NothingToTrain, RunLifecycle
 from src.runs.signals import RunStopped
 
-# The CSV logger shares the run directory with config.yaml and wandb/ on purpose; a resume
-# writes into its own checkpoints folder on purpose.
-warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
-warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
-# The CLI always hands LightningCLI its arguments (a resume puts the run's config first).
-warnings.filterwarnings("ignore", message=r"LightningCLI's args parameter is intended")
-quiet_known_noise()
-
 _DEFAULT_EXPERIMENT = {
     "model": {
         "class_path": "src.models.ImageClassifier",
@@ -64,6 +56,7 @@ class ResearchCLI(LightningCLI):
     one directory and one record per run, resumes, signals, and what the user sees."""
 
     def __init__(self, args=None, **kwargs):
+        quiet_known_noise()
         self.lifecycle = RunLifecycle(sys.argv[1:] if args is None else args)
         kwargs.setdefault("seed_everything_default", 42)
         kwargs.setdefault("auto_configure_optimizers", False)  # optimizers are model arguments

@@ -104,7 +104,10 @@ CASES = [
     ("checkpoint with other num_classes", ["--ckpt_path", "@five_classes.ckpt"],
      ["shape (5, 128) there, (10, 128) here", "num_classes"]),
     ("truncated checkpoint", ["--ckpt_path", "@truncated.ckpt"], ["truncated or corrupt"]),
-    ("text file as checkpoint", ["--ckpt_path", "@not_a_ckpt.ckpt"], ["truncated or corrupt"]),
+    ("text file as checkpoint", ["--ckpt_path", "@not_a_ckpt.ckpt"],
+     ["not_a_ckpt.ckpt is not a checkpoint", "best.ckpt"]),
+    ("a run's config as checkpoint", ["--ckpt_path", "@config.yaml"],
+     ["config.yaml is not a checkpoint", "<run>/checkpoints/best.ckpt"]),
     ("more devices than cores", ["--trainer.accelerator", "cpu", "--trainer.devices", "4096"],
      ["--trainer.devices 4096", "use at most"]),
     ("gpu without a gpu", ["--trainer.accelerator", "gpu"], ["no GPU", "accelerator cpu"]),
@@ -162,6 +165,7 @@ def test_a_mistake_costs_one_clear_line(args, expected, earlier_run, tmp_path, c
         **_bad_files(tmp_path, earlier_run),
         "last.ckpt": earlier_run / "checkpoints/last.ckpt",
         "run": earlier_run,
+        "config.yaml": earlier_run / "config.yaml",
     }
     args = [str(files[a[1:]]) if a.startswith("@") else a for a in args]  # "@name": a bad file
     subcommand = "test" if expected == ["use it with `fit`"] else "fit"

@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from src.nets import AirbenchNet, CifarResNet, MLPNet, SmallCNN, TorchvisionNet
+from src.nets import AirbenchNet, CifarResNet, ConvNet, MLPNet, SmallCNN, TorchvisionNet
 
 
-@pytest.mark.parametrize("net_class", [MLPNet, SmallCNN])
+@pytest.mark.parametrize("net_class", [MLPNet, SmallCNN, ConvNet])
 @pytest.mark.parametrize("input_shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32)])
 def test_forward_shape_and_finite(net_class, input_shape):
     net = net_class(input_shape=input_shape, num_classes=7)

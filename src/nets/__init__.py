@@ -5,9 +5,10 @@ Nets meant for transfer learning split into `backbone` and `head` (see `NetBackb
 """
 
 from src.nets.airbench import AirbenchNet
+from src.nets.conv_net import ConvNet
 from src.nets.mlp import MLPNet
 from src.nets.resnet import CifarResNet
 from src.nets.small_cnn import SmallCNN
 from src.nets.torchvision_net import TorchvisionNet
 
-__all__ = ["AirbenchNet", "CifarResNet", "MLPNet", "SmallCNN", "TorchvisionNet"]
+__all__ = ["AirbenchNet", "CifarResNet", "ConvNet", "MLPNet", "SmallCNN", "TorchvisionNet"]

@@ -81,7 +81,14 @@ _NOISE = (
 
 
 def quiet_known_noise() -> None:
-    """Silence third-party lines that are not about the user's run (each named, with why)."""
+    """Silence third-party lines that are not about the user's run (each named, with why).
+    Called for every run: a caller's `warnings.catch_warnings` (pytest's) resets the filters."""
+    # The CSV logger shares the run directory with config.yaml and wandb/ on purpose, and a
+    # resume writes into its own checkpoints folder on purpose.
+    warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not")
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+    # The CLI always hands LightningCLI its arguments (a resume puts the run's config first).
+    warnings.filterwarnings("ignore", message=r"LightningCLI's args parameter is intended")
     # Lightning 2.6's pytree helper on torch >= 2.10; not our code, harmless.
     warnings.filterwarnings(
         "ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning
