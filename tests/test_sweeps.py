@@ -154,8 +154,10 @@ def _stopped(pid: int) -> bool:
 
 
 def _mid_training(run_dir: Path) -> bool:
-    """At least one epoch checkpointed, at least one to go (4 epochs of 4 steps)."""
+    """A last.ckpt to continue from, and at least one epoch to go (4 epochs of 4 steps)."""
     status = read_status(run_dir) or {}
+    if not (run_dir / "checkpoints" / "last.ckpt").is_file():
+        return False  # status.yaml may say step 4 just before last.ckpt is written
     return status.get("status") == "running" and 4 <= status.get("global_step", 0) < 16
 
 
