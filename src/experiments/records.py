@@ -1,0 +1,109 @@
+"""`<sweep>/<trial>/trial.yaml`: the sweep's own record of a trial, beside the trial's runs.
+
+    name: trial-001
+    params: {trainer.limit_train_batches: 2, trainer.val_check_interval: 3}
+    state: failed            # running | finished | pruned | failed | interrupted | killed
+    exit_code: 1
+    error: 'ValueError: `val_check_interval` (3) must be less than or equal to ...'
+    run_dir: trial-001/2026-12-01_06-19-16_1fd6    # relative to the sweep folder
+    value: null              # the sweep metric's value
+    attempts: 1              # starts of this trial: 1 + resumes
+    duration_s: 8.3          # all attempts together
+    started: '2026-12-01T06:19:16+00:00'
+    ended: '2026-12-01T06:19:24+00:00'
+    host: node01
+    worker_pid: 4242         # the sweep process running it
+    pid: 4250                # the trial process (the last attempt's)
+    command: [python, -m, src, fit, ...]
+    number: 1                # the Optuna trial (the last attempt's)
+
+It is written by the worker that runs the trial and holds what a run directory cannot: the
+values tried, the exit code and error of a trial that failed before its run had a directory.
+"""
+
+import contextlib
+import functools
+import importlib.util
+import os
+import sys
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+
+FILENAME = "trial.yaml"
+SWEEP_FILENAME = "sweep.yaml"
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def read_record(trial_dir: Path) -> dict | None:
+    try:
+        record = yaml.safe_load((Path(trial_dir) / FILENAME).read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def write_record(trial_dir: Path, **fields) -> dict:
+    """Merge `fields` into the trial's record and write it atomically."""
+    trial_dir = Path(trial_dir)
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    record = {**(read_record(trial_dir) or {}), **fields}
+    _write_yaml(trial_dir / FILENAME, record)
+    return record
+
+
+def write_sweep_file(folder: Path, info: dict) -> None:
+    _write_yaml(Path(folder) / SWEEP_FILENAME, info)
+
+
+def read_sweep_file(folder: Path) -> dict | None:
+    try:
+        info = yaml.safe_load((Path(folder) / SWEEP_FILENAME).read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def run_status(run_dir: Path) -> dict | None:
+    """The run's own record, `status.yaml`, as `src.runs.status.read_status` reads it (a running
+    record whose process is gone is `killed`), where it has one."""
+    if not (Path(run_dir) / "status.yaml").is_file():
+        return None
+    return _status_module().read_status(run_dir)
+
+
+@functools.cache
+def _status_module():
+    """src/runs/status.py. Imported through its package it would import Lightning too
+    (src.runs -> src.errors -> lightning), seconds that a sweep or compare process, which never
+    trains, would pay on its first record: the module alone needs only the standard library."""
+    if "src.runs.status" in sys.modules:
+        return sys.modules["src.runs.status"]
+    path = Path(__file__).resolve().parents[1] / "runs" / "status.py"
+    spec = importlib.util.spec_from_file_location("_lightning_research_run_status", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@contextlib.contextmanager
+def replaced_atomically(path: Path):
+    """Yield a temporary path to write; it then replaces `path` at once, so readers (and a
+    second worker writing the same table) never see half a file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_yaml(path: Path, data: dict) -> None:
+    with replaced_atomically(path) as tmp:
+        tmp.write_text(yaml.safe_dump(data, sort_keys=False, width=100))
