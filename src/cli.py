@@ -148,9 +148,15 @@ class ResearchCLI(LightningCLI):
 
     before_fit = before_validate = before_test = before_predict = _check_checkpoint
 
+    def fit(self, model, **kwargs) -> None:
+        if not self.lifecycle.test_only:  # a resume with nothing left to train but its test
+            self.trainer.fit(model, **kwargs)
+
     def after_fit(self) -> None:
         if self.config.fit.run.test_after_fit and not self.trainer.fast_dev_run:
             best = self.trainer.checkpoint_callback.best_model_path or None
+            if self.lifecycle.test_only:
+                best = str(self.lifecycle.run_dir / "checkpoints" / "best.ckpt")
             self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best)
 
 

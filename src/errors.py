@@ -1,8 +1,6 @@
 import re
 from argparse import ArgumentError
 
-from lightning.fabric.utilities.exceptions import MisconfigurationException
-
 
 class UsageError(ValueError):
     """A mistake the user can fix (bad value, missing files): the CLI prints it as one line."""
@@ -21,6 +19,9 @@ def one_line_error(error: BaseException | None) -> str | None:
 
     Looks through wrapped errors too: jsonargparse and Lightning re-raise what the code raised.
     """
+    # Imported here: tools that only read run directories (src.compare) never import Lightning.
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
     seen = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))

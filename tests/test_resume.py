@@ -286,3 +286,27 @@ def test_progress_is_printed_as_lines_when_output_is_not_a_terminal(tmp_path, ca
     assert re.search(r"^epoch 1 validation: val/loss [\d.]+  val/acc [\d.]+", out, re.M)
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())["trainer"]["callbacks"]
     assert "src.callbacks.LogProgress" in [c["class_path"] for c in saved]
+
+
+def test_a_run_stopped_in_its_test_is_tested_when_resumed(tmp_path, capsys, monkeypatch):
+    from src.models import ImageClassifier
+
+    test_step = ImageClassifier.test_step
+
+    def killed(self, batch, batch_idx):
+        raise RuntimeError("node lost during the test (simulated)")
+
+    monkeypatch.setattr(ImageClassifier, "test_step", killed)
+    with pytest.raises(RuntimeError, match="simulated"):
+        main(["fit", *FAST, "--run.root", str(tmp_path)])
+    (run_dir,) = run_dirs(tmp_path)
+    assert yaml.safe_load((run_dir / "status.yaml").read_text())["status"] == "failed"
+    monkeypatch.setattr(ImageClassifier, "test_step", test_step)
+    capsys.readouterr()
+
+    _, out = run_cli(["fit", "--run.resume", str(run_dir)], capsys)
+    assert "no test results: testing its best checkpoint" in out
+    summary = yaml.safe_load((run_dir / "summary.yaml").read_text())
+    assert "test/acc" in summary["test"] and "val/acc" in summary["best"]  # both blocks
+    assert yaml.safe_load((run_dir / "status.yaml").read_text())["status"] == "finished"
+    assert _ckpt(run_dir)["global_step"] == 2  # nothing trained again

@@ -35,9 +35,6 @@ class RunSummary(Callback):
         self.summary: dict = {}
 
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        path = Path(trainer.default_root_dir) / self.filename
-        if trainer.ckpt_path and path.is_file():  # a resumed run: its best and test blocks stay
-            self.summary = yaml.safe_load(path.read_text()) or {}
         params = list(pl_module.parameters())
         self._update(
             trainer,
@@ -64,8 +61,10 @@ class RunSummary(Callback):
 
     @rank_zero_only
     def _update(self, trainer: Trainer, **entries) -> None:
-        self.summary.update(entries)
         path = Path(trainer.default_root_dir) / self.filename
+        if not self.summary and path.is_file():  # a resumed run: its best and test blocks stay
+            self.summary = yaml.safe_load(path.read_text()) or {}
+        self.summary.update(entries)
         path.write_text(yaml.safe_dump(self.summary, sort_keys=False))
         entries.pop("test", None)  # W&B's summary already holds the last logged test/* values
         for logger in trainer.loggers:

@@ -22,10 +22,7 @@ values tried, the exit code and error of a trial that failed before its run had 
 """
 
 import contextlib
-import functools
-import importlib.util
 import os
-import sys
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -67,28 +64,6 @@ def read_sweep_file(folder: Path) -> dict | None:
     except (OSError, yaml.YAMLError):
         return None
     return info if isinstance(info, dict) else None
-
-
-def run_status(run_dir: Path) -> dict | None:
-    """The run's own record, `status.yaml`, as `src.runs.status.read_status` reads it (a running
-    record whose process is gone is `killed`), where it has one."""
-    if not (Path(run_dir) / "status.yaml").is_file():
-        return None
-    return _status_module().read_status(run_dir)
-
-
-@functools.cache
-def _status_module():
-    """src/runs/status.py. Imported through its package it would import Lightning too
-    (src.runs -> src.errors -> lightning), seconds that a sweep or compare process, which never
-    trains, would pay on its first record: the module alone needs only the standard library."""
-    if "src.runs.status" in sys.modules:
-        return sys.modules["src.runs.status"]
-    path = Path(__file__).resolve().parents[1] / "runs" / "status.py"
-    spec = importlib.util.spec_from_file_location("_lightning_research_run_status", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @contextlib.contextmanager

@@ -15,7 +15,8 @@ from pathlib import Path
 import yaml
 
 from src.experiments.liveness import owner_gone
-from src.experiments.records import read_record, run_status
+from src.experiments.records import read_record
+from src.runs.status import read_status
 
 # Keys that differ between any two runs without saying anything about them.
 _BOOKKEEPING = ("run.name", "run.root", "run.resume", "trainer.default_root_dir",
@@ -41,7 +42,7 @@ def read_run(run_dir: Path | None, name: str, record: dict | None = None) -> Run
     summary = _yaml(run_dir / "summary.yaml") if run_dir else {}
     best = {k: v for k, v in (summary.get("best") or {}).items() if _is_number(v)}
     test = {k: v for k, v in (summary.get("test") or {}).items() if _is_number(v)}
-    status = run_status(run_dir) if run_dir else None
+    status = read_status(run_dir) if run_dir else None
     if run_dir and not best:  # no summary.yaml (or no RunSummary callback): from metrics.csv
         best, test = _metrics_from_csv(run_dir, config)
     flat = flat_config(config) if config else dict((record or {}).get("params") or {})

@@ -22,7 +22,7 @@ from src.experiments.best_config import write_best_config
 from src.experiments.compare import compare_runs
 from src.experiments.liveness import HOST, pid_alive
 from src.experiments.preflight import check_command_line
-from src.experiments.records import now, read_record, run_status, write_record, write_sweep_file
+from src.experiments.records import now, read_record, write_record, write_sweep_file
 from src.experiments.run_info import metric_value
 from src.experiments.search import make_pruner, make_sampler, suggest
 from src.experiments.spec import SweepSpec, cli_args
@@ -38,6 +38,7 @@ from src.experiments.trial import (
     trial_env,
     visible_gpus,
 )  # fmt: skip
+from src.runs.status import read_status
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -186,7 +187,7 @@ class _Worker:
         trial_dir = self.folder / name
         record = read_record(trial_dir) or {}
         resume = self._resumable(record) if trial.user_attrs.get("resume") else None
-        if resume and (run_status(resume) or {}).get("status") == "finished":
+        if resume and (read_status(resume) or {}).get("status") == "finished":
             # it ended, but its worker died before it could say so: take its result as it is
             self.say(f"{name} had finished in {resume}")
             self._finish(trial, trial_dir, Outcome("finished", 0, None, resume, 0.0))

@@ -18,7 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from src.experiments.records import now, run_status
+from src.experiments.records import now
+from src.runs.status import read_status
 
 _RUN_DIR = re.compile(r"^Run directory: (.+)$")
 # What the launcher of the sweep process set for *it* (torchrun, srun with several tasks): a trial
@@ -99,7 +100,7 @@ def run_process(command, env, log_path: Path, on_start, on_run_dir) -> Outcome:
                 run_dir = Path(match.group(1))
                 on_run_dir(run_dir)
         code = proc.wait()
-    status = (run_status(run_dir) if run_dir else None) or {}
+    status = (read_status(run_dir) if run_dir else None) or {}
     signalled = any(marker in line for line in list(tail)[-50:] for marker in _STOP_MARKERS)
     stopped = status.get("status") in _STOPPED or signalled or code < 0 or code in _SIGNALLED
     if status.get("status") == "finished" or (code == 0 and not stopped):

@@ -59,6 +59,7 @@ class RunLifecycle:
         self.run_dir: Path | None = None
         self.resume_dir: Path | None = None
         self.config_filename = "config.yaml"
+        self.test_only = False  # a resumed run with nothing left to train but its test
         self.notes: list[str] = []
         self._made_below: Path | None = None  # a new run's directories were made under this one
         self._snapshot: tuple[set, dict] | None = None  # a resumed run before this attempt
@@ -135,9 +136,15 @@ class RunLifecycle:
             self.checkpoint(last, config.get("weights_only") is not False),
             trainer.max_epochs, trainer.max_steps, config.early_stopping.patience,
         )  # fmt: skip
-        if why:
+        if why and not (config.run.test_after_fit and not _tested(run_dir)):
             raise NothingToTrain(f"Nothing left to train in {run_dir}: {why}")
-        self.notes.append(f"Resuming {run_dir} from step {self.checkpoint(last)['global_step']}")
+        if why:  # stopped during its test after fit, say: the test is what is left
+            self.test_only = True
+            self.notes.append(f"Nothing left to train in {run_dir} ({why}), but it has no test "
+                              "results: testing its best checkpoint")  # fmt: skip
+        else:
+            step = self.checkpoint(last)["global_step"]
+            self.notes.append(f"Resuming {run_dir} from step {step}")
         self.notes += [f"  with {change}" for change in changes]
         config.ckpt_path = str(last)
         self.run_dir = run_dir
@@ -254,6 +261,14 @@ def experiment_name(config: Namespace) -> str:
         if path.parent.name != "presets":
             return path.stem
     return config.data.class_path.rsplit(".", 1)[-1].removesuffix("DataModule").lower()
+
+
+def _tested(run_dir: Path) -> bool:
+    """Whether the run's summary holds test results (RunSummary writes them after the test)."""
+    try:
+        return bool((yaml.safe_load((run_dir / "summary.yaml").read_text()) or {}).get("test"))
+    except (OSError, yaml.YAMLError):
+        return False
 
 
 def _without_wandb(loggers):
