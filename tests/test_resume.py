@@ -135,7 +135,7 @@ from src.plugins import AtomicCheckpointIO
 target, i, io = sys.argv[1], 0, AtomicCheckpointIO()
 while True:
     i += 1
-    io.save_checkpoint({"i": i, "weights": torch.full((8_000_000,), float(i))}, target)
+    io.save_checkpoint({"i": i, "weights": torch.full((2_000_000,), float(i))}, target)
     print(i, flush=True)
 """
 
