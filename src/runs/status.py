@@ -35,6 +35,7 @@ STATUSES = ("running", "finished", "failed", "interrupted", "preempted")
 KILLED = "killed"
 HEARTBEAT_S = 60
 STALE_AFTER_S = 5 * HEARTBEAT_S
+_WRITING = threading.Lock()
 
 
 def now() -> str:
@@ -59,7 +60,11 @@ def write_status(run_dir: str | os.PathLike, status: str, **fields) -> dict:
     """Merge `fields` into the run's record with `status`, stamp it, and write it atomically."""
     if status not in STATUSES:
         raise ValueError(f"unknown run status {status!r}; one of {STATUSES}")
-    path = Path(run_dir) / FILENAME
+    with _WRITING:  # the heartbeat thread and the training loop: one read-merge-write at a time
+        return _merge_and_write(Path(run_dir) / FILENAME, status, fields)
+
+
+def _merge_and_write(path: Path, status: str, fields: dict) -> dict:
     try:
         record = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError):
