@@ -130,9 +130,10 @@ class _Agreement:
 
         self.dist = dist
         self.distributed = trainer.world_size > 1 and dist.is_available() and dist.is_initialized()
-        self.group = None
-        if self.distributed and dist.get_backend() != "gloo":
-            self.group = dist.new_group(backend="gloo")  # every rank, in on_train_start
+        # A group of its own (every rank creates it, in on_train_start): the flag's collective,
+        # still in flight while the step runs, never shares a queue with the strategy's own
+        # (DDP's buckets, FSDP's all-gathers, metric syncs), and gloo works on CPU tensors.
+        self.group = dist.new_group(backend="gloo") if self.distributed else None
         self.pending = None
 
     def poll(self, local: int) -> int:
@@ -152,6 +153,9 @@ class _Agreement:
         if self.pending is not None:
             self.pending[0].wait()  # every rank posted it: it completes
             self.pending = None
+        if self.group is not None:
+            self.dist.destroy_process_group(self.group)
+            self.group = None
 
 
 def _requeue(trainer: Trainer) -> tuple[int | None, str | None]:
