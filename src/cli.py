@@ -154,7 +154,10 @@ class ResearchCLI(LightningCLI):
 
     def after_fit(self) -> None:
         if self.config.fit.run.test_after_fit and not self.trainer.fast_dev_run:
-            best = self.trainer.checkpoint_callback.best_model_path or None
+            checkpoint = self.trainer.checkpoint_callback
+            best = checkpoint.best_model_path or None
+            if getattr(checkpoint, "best_is_in_memory", lambda t: False)(self.trainer):
+                best = None  # the weights in memory are best.ckpt's: no second read of it
             if self.lifecycle.test_only:
                 best = str(self.lifecycle.run_dir / "checkpoints" / "best.ckpt")
             self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best)

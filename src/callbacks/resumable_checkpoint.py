@@ -39,6 +39,20 @@ class ResumableCheckpoint(ModelCheckpoint):
         self.keep_last, self.last_every_n_train_steps = save_last, last_every_n_train_steps
         self._rng_states_to_restore: dict | None = None
         self._last_step_written = -1
+        self.best_step = -1  # the global step whose weights best.ckpt holds, -1: not this process
+
+    def best_is_in_memory(self, trainer: Trainer) -> bool:
+        """Whether the model's weights now are those of the best checkpoint (it was written at
+        this very step), so a test after fit can use them without reading the file again."""
+        return self.best_step == trainer.global_step and bool(self.best_model_path)
+
+    def _best(self) -> tuple:
+        return self.best_model_path, self.best_model_score
+
+    def _note_best(self, trainer: Trainer, before: tuple) -> None:
+        path, score = self._best()
+        if path != before[0] or score is not before[1]:  # a new best is a new score tensor
+            self.best_step = trainer.global_step
 
     def setup(self, trainer: Trainer, pl_module, stage: str) -> None:
         super().setup(trainer, pl_module, stage)
@@ -60,12 +74,16 @@ class ResumableCheckpoint(ModelCheckpoint):
         return self.keep_last and fitting and not trainer.fast_dev_run
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module) -> None:
+        before = self._best()
         super().on_train_epoch_end(trainer, pl_module)  # best.ckpt first: last.ckpt holds the best
+        self._note_best(trainer, before)
         if self._may_write_last(trainer):
             self.write_last(trainer)
 
     def on_validation_end(self, trainer: Trainer, pl_module) -> None:
+        before = self._best()
         super().on_validation_end(trainer, pl_module)
+        self._note_best(trainer, before)
         mid_epoch = trainer.val_check_interval != 1.0  # an epoch-end validation: see above
         if mid_epoch and self._may_write_last(trainer) and self._not_yet(trainer):
             self.write_last(trainer)
