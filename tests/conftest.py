@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from src.cli import main
 
@@ -37,6 +38,23 @@ def make_mnist_like(root: Path, name: str, n_train: int = 256, n_test: int = 64)
         write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
         write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
     return root
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(items) -> None:
+    """The slow tests start several processes each: one xdist worker runs them one after the
+    other (`--dist loadgroup`), the other workers the in-process tests; a module's shared
+    sweep is then run once, not once per worker."""
+    for item in items:
+        if item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.xdist_group("processes"))
+
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One core per worker, so in-process runs do not crowd the others; the same for the
+    # processes a test starts, whose results some tests compare bit for bit with in-process ones.
+    torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 
 @pytest.fixture(scope="session")
