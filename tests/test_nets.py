@@ -21,6 +21,8 @@ def test_sizes_are_configurable():
     assert [
         m.out_features for m in MLPNet(hidden_dims=[64, 32]).modules() if hasattr(m, "out_features")
     ] == [64, 32, 10]
+    widths = lambda net: [m.out_features for m in net.head if hasattr(m, "out_features")]  # noqa: E731
+    assert widths(ConvNet()) == [10] and widths(ConvNet(hidden=256)) == [256, 10]
 
 
 @pytest.mark.parametrize("input_shape", [(3, 32, 32), (1, 28, 28)])

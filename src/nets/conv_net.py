@@ -1,6 +1,6 @@
 import math
 
-from jsonargparse.typing import PositiveInt
+from jsonargparse.typing import NonNegativeInt, PositiveInt
 from torch import Tensor, nn
 
 from src.arg_types import HalfOpenUnitInterval
@@ -25,6 +25,8 @@ class ConvNet(nn.Module):
         kernel_sizes: Kernel size of each conv (same length as `channels`; odd, padded to keep
             the size).
         dropout: Dropout probability before the linear head.
+        hidden: Width of a hidden ReLU layer in the head (0: none, one linear layer). A small one
+            (256) buys MNIST's last tenths of a percent in one epoch for a few percent of time.
     """
 
     def __init__(
@@ -34,6 +36,7 @@ class ConvNet(nn.Module):
         channels: list[PositiveInt] = [24, 32],  # noqa: B006 - jsonargparse needs a literal
         kernel_sizes: list[PositiveInt] = [5, 3],  # noqa: B006
         dropout: HalfOpenUnitInterval = 0.0,
+        hidden: NonNegativeInt = 0,
     ):
         super().__init__()
         check_dropout(dropout)
@@ -58,9 +61,12 @@ class ConvNet(nn.Module):
                 f"ConvNet halves {tuple(input_shape[1:])} {len(channels)} times: use fewer convs"
             )
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(
-            nn.Flatten(), nn.Dropout(dropout), nn.Linear(in_ch * math.prod(size), num_classes)
-        )
+        width = in_ch * math.prod(size)
+        head: list[nn.Module] = [nn.Flatten(), nn.Dropout(dropout)]
+        if hidden:
+            head += [nn.Linear(width, hidden), nn.ReLU(inplace=True)]
+            width = hidden
+        self.head = nn.Sequential(*head, nn.Linear(width, num_classes))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))  # (B, C, H, W) -> (B, num_classes)
