@@ -24,25 +24,18 @@ values tried, the exit code and error of a trial that failed before its run had 
 import contextlib
 import os
 import threading
-from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
+
+from src.runs.status import now  # noqa: F401 - the one timestamp format of run and trial records
 
 FILENAME = "trial.yaml"
 SWEEP_FILENAME = "sweep.yaml"
 
 
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
 def read_record(trial_dir: Path) -> dict | None:
-    try:
-        record = yaml.safe_load((Path(trial_dir) / FILENAME).read_text())
-    except (OSError, yaml.YAMLError):
-        return None
-    return record if isinstance(record, dict) else None
+    return _read_yaml(Path(trial_dir) / FILENAME)
 
 
 def write_record(trial_dir: Path, **fields) -> dict:
@@ -59,11 +52,7 @@ def write_sweep_file(folder: Path, info: dict) -> None:
 
 
 def read_sweep_file(folder: Path) -> dict | None:
-    try:
-        info = yaml.safe_load((Path(folder) / SWEEP_FILENAME).read_text())
-    except (OSError, yaml.YAMLError):
-        return None
-    return info if isinstance(info, dict) else None
+    return _read_yaml(Path(folder) / SWEEP_FILENAME)
 
 
 @contextlib.contextmanager
@@ -82,3 +71,12 @@ def replaced_atomically(path: Path):
 def _write_yaml(path: Path, data: dict) -> None:
     with replaced_atomically(path) as tmp:
         tmp.write_text(yaml.safe_dump(data, sort_keys=False, width=100))
+
+
+def _read_yaml(path: Path) -> dict | None:
+    """The mapping in `path`, or None where it is missing, unreadable or not a mapping."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    return data if isinstance(data, dict) else None
