@@ -9,16 +9,15 @@ from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 import src.callbacks
-import src.class_defaults
 import src.data
 import src.models
 import src.nets
 import src.optim  # noqa: F401 - registers the short class names (`SmallCNN`, `MNISTDataModule`...)
 from src.callbacks import PerformanceOptions, ResumableCheckpoint, SaveConfigToLoggers
-from src.checkpoint_loading import check_checkpoint, is_checkpoint_file
+from src.checkpoints import check_checkpoint, is_checkpoint_file
 from src.errors import UsageError, one_line_error
-from src.preflight import check_options
-from src.runs import RunOptions
+from src.runs import RunOptions, class_defaults  # noqa: F401 - class switches take new defaults
+from src.runs.checks import check_options
 from src.runs.console import quiet_known_noise
 from src.runs.lifecycle import NothingToTrain, RunLifecycle
 from src.runs.signals import RunStopped

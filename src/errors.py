@@ -1,9 +1,19 @@
+"""The mistakes a user can fix, and how each command shows them: one `error:` line, exit 2.
+
+Imports nothing heavy (Lightning only inside `one_line_error`): the sweep and compare processes,
+which never train, use it too.
+"""
+
 import re
 from argparse import ArgumentError
 
 
 class UsageError(ValueError):
     """A mistake the user can fix (bad value, missing files): the CLI prints it as one line."""
+
+
+class SweepError(UsageError):
+    """A mistake in a sweep's definition or options, or in what `compare` is given."""
 
 
 # Lightning errors that are the user's configuration, not a bug: shown as their first line.

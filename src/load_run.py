@@ -7,7 +7,7 @@ from jsonargparse import ArgumentParser
 from lightning.pytorch import LightningDataModule, LightningModule
 
 import src.data  # noqa: F401 - resolves the datamodules' class paths
-from src.checkpoint_loading import load_checkpoint
+from src.checkpoints import load_checkpoint
 from src.errors import UsageError
 
 

@@ -5,6 +5,8 @@
         --grid 'data.batch_size=[32, 64]' --parallel 2 -- --config configs/digits.yaml
     python -m src.sweep configs/sweeps/bayes.yaml --trials 30 --parallel 2
 
+From Python: `run_sweep(load_spec(...), parallel=2)` returns the sweep's table.
+
 Arguments after `--` go to every trial's `fit`. Each trial is a run directory in
 `<root>/<name>/<trial>/`; running the same command again resumes the sweep. Exits 1 when a trial
 failed (naming it), 2 on a mistake in the sweep, 130/143 when interrupted.
@@ -13,8 +15,11 @@ failed (naming it), 2 on a mistake in the sweep, 130/143 when interrupted.
 import argparse
 import sys
 
-from src.experiments import SweepError, SweepInterrupted, load_spec, run_sweep
-from src.experiments.spec import parse_grid_option
+from src.errors import SweepError
+from src.experiments.runner import SweepInterrupted, SweepOptions, run_sweep
+from src.experiments.spec import SweepSpec, load_spec, parse_grid_option
+
+__all__ = ["SweepInterrupted", "SweepOptions", "SweepSpec", "load_spec", "main", "run_sweep"]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -192,14 +192,14 @@ def test_a_crashing_sweep_trial_exits_nonzero_with_a_clear_error(tmp_path, capsy
 
 @pytest.mark.parametrize("mode", ["online", "offline"])
 def test_checkpoints_go_to_wandb_online_and_stay_local_offline(mode, monkeypatch, capsys):
-    import src.runs.loggers
+    import src.runs.run_loggers
 
-    monkeypatch.setattr(src.runs.loggers, "choose_wandb_mode", lambda: mode)
-    monkeypatch.setattr(src.runs.loggers, "has_wandb_credentials", lambda: mode == "online")
+    monkeypatch.setattr(src.runs.run_loggers, "choose_wandb_mode", lambda: mode)
+    monkeypatch.setattr(src.runs.run_loggers, "has_wandb_credentials", lambda: mode == "online")
     wandb_logger = Namespace(
         class_path="lightning.pytorch.loggers.WandbLogger", init_args=Namespace(log_model=True)
     )
-    loggers, notes = src.runs.loggers.point_loggers_at(wandb_logger, Path("logs/x/run"), "x")
+    loggers, notes = src.runs.run_loggers.point_loggers_at(wandb_logger, Path("logs/x/run"), "x")
     assert loggers[0].init_args.log_model is (mode == "online")
     assert loggers[0].init_args.offline is (mode == "offline")
     said = sum("checkpoints stay in logs/x/run/checkpoints" in note for note in notes)

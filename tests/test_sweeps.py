@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from src.experiments import load_spec, run_sweep
 from src.experiments.overlay import overlay_figure
 from src.experiments.records import read_record
 from src.experiments.run_info import find_runs
 from src.runs.status import read_status
+from src.sweep import load_spec, run_sweep
 
 pytestmark = pytest.mark.slow  # trial processes: multi-process by nature
 

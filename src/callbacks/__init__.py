@@ -2,7 +2,6 @@
 
 from src.callbacks.backbone_finetuning import NetBackboneFinetuning
 from src.callbacks.log_progress import LogProgress
-from src.callbacks.optuna_pruning import OptunaPruning
 from src.callbacks.performance import PerformanceOptions
 from src.callbacks.prediction_writer import PredictionWriter
 from src.callbacks.progress_bar import ThrottledProgressBar
@@ -18,7 +17,6 @@ from src.callbacks.whitening_init import WhiteningInit
 __all__ = [
     "LogProgress",
     "NetBackboneFinetuning",
-    "OptunaPruning",
     "PerformanceOptions",
     "PredictionWriter",
     "ResumableCheckpoint",

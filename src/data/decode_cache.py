@@ -1,12 +1,13 @@
 """Decoded datasets cached on disk: the first run decodes, every later run (and rank) loads."""
 
-import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch import Tensor
+
+from src.atomic import replaced_atomically
 
 # Bump when what `load` returns changes, so old caches are not read as new ones.
 FORMAT_VERSION = 1
@@ -38,11 +39,10 @@ def load_or_decode(
             reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
         warnings.warn(f"decode cache {path} is unreadable ({reason}): decoding again", stacklevel=2)
     images, labels = decode()
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"images": images.contiguous(), "labels": labels.contiguous()}, tmp)
-        os.replace(tmp, path)
+        with replaced_atomically(path) as tmp:
+            torch.save({"images": images.contiguous(), "labels": labels.contiguous()}, tmp)
     except OSError:
-        tmp.unlink(missing_ok=True)
+        pass
     return images, labels

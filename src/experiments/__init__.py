@@ -1,29 +1,8 @@
-"""Seeds, grids and searches over the CLI's dotted keys, and offline tables comparing runs.
+"""What the tools `python -m src.sweep` and `python -m src.compare` are made of: sweep
+definitions (`spec`), the Optuna study and its storage, trial processes and their records, run
+directories read back (`run_info`), the comparison table and its plot.
 
-    from src.experiments import compare_runs, load_spec, run_sweep
-
-    spec = load_spec(grid={"model.optimizer.lr": [1e-3, 3e-3]}, seeds=3,
-                     fit_args=["--config", "configs/digits.yaml"])
-    table = run_sweep(spec, parallel=2)     # or load_spec("configs/sweeps/bayes.yaml")
-    print(table.markdown())
-    compare_runs("logs/digits", sort="test/acc", out="reports/")
-
-Nothing here imports torch or Lightning: a sweep process only schedules trial processes.
+Use them through the tools: `from src.sweep import load_spec, run_sweep` and
+`from src.compare import compare_runs`. Nothing here imports torch or Lightning (a sweep process
+only schedules trial processes), except `pruning`, the callback that runs inside a trial.
 """
-
-from src.experiments.compare import compare_runs
-from src.experiments.errors import SweepError
-from src.experiments.runner import SweepInterrupted, SweepOptions, run_sweep
-from src.experiments.spec import SweepSpec, load_spec
-from src.experiments.table import Table
-
-__all__ = [
-    "SweepError",
-    "SweepInterrupted",
-    "SweepOptions",
-    "SweepSpec",
-    "Table",
-    "compare_runs",
-    "load_spec",
-    "run_sweep",
-]

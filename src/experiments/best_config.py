@@ -2,7 +2,7 @@ from pathlib import Path
 
 import yaml
 
-from src.experiments.records import replaced_atomically
+from src.atomic import write_atomically
 
 
 def write_best_config(run_dir: Path, path: Path, note: str, name: str) -> Path:
@@ -26,6 +26,5 @@ def write_best_config(run_dir: Path, path: Path, note: str, name: str) -> Path:
         config["checkpoint"]["dirpath"] = None
     text = yaml.safe_dump(config, sort_keys=False)
     lines = "".join(f"# {line}\n" for line in note.splitlines())
-    with replaced_atomically(path) as tmp:
-        tmp.write_text(f"{lines}# Train it again: python -m src fit --config {path}\n{text}")
+    write_atomically(path, f"{lines}# Train it again: python -m src fit --config {path}\n{text}")
     return Path(path)

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from src.experiments.records import replaced_atomically
+from src.atomic import replaced_atomically
 from src.experiments.run_info import RunInfo, metric_series
 
 

@@ -21,13 +21,11 @@ It is written by the worker that runs the trial and holds what a run directory c
 values tried, the exit code and error of a trial that failed before its run had a directory.
 """
 
-import contextlib
-import os
-import threading
 from pathlib import Path
 
 import yaml
 
+from src.atomic import write_atomically
 from src.runs.status import now  # noqa: F401 - the one timestamp format of run and trial records
 
 FILENAME = "trial.yaml"
@@ -55,22 +53,8 @@ def read_sweep_file(folder: Path) -> dict | None:
     return _read_yaml(Path(folder) / SWEEP_FILENAME)
 
 
-@contextlib.contextmanager
-def replaced_atomically(path: Path):
-    """Yield a temporary path to write; it then replaces `path` at once, so readers (and a
-    second worker writing the same table) never see half a file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp{path.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _write_yaml(path: Path, data: dict) -> None:
-    with replaced_atomically(path) as tmp:
-        tmp.write_text(yaml.safe_dump(data, sort_keys=False, width=100))
+    write_atomically(path, yaml.safe_dump(data, sort_keys=False, width=100))
 
 
 def _read_yaml(path: Path) -> dict | None:

@@ -18,10 +18,10 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
+from src.compare import compare_runs
 from src.experiments.best_config import write_best_config
-from src.experiments.compare import compare_runs
+from src.experiments.dry_run import check_command_line
 from src.experiments.liveness import HOST, pid_alive
-from src.experiments.preflight import check_command_line
 from src.experiments.records import now, read_record, write_record, write_sweep_file
 from src.experiments.run_info import metric_value
 from src.experiments.search import make_pruner, make_sampler, suggest

@@ -6,7 +6,7 @@ import os
 
 import optuna
 
-from src.experiments.errors import SweepError
+from src.errors import SweepError
 
 _JSON = "json:"  # Optuna's categorical choices are scalars: lists and mappings travel as JSON
 

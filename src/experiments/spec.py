@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from src.experiments.errors import SweepError
+from src.errors import SweepError
 
 METHODS = {"grid": "grid", "random": "random", "bayes": "bayes", "tpe": "bayes"}
 SEED_KEY = "seed_everything"

@@ -9,7 +9,7 @@ from pathlib import Path
 import optuna
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
 
-from src.experiments.errors import SweepError
+from src.errors import SweepError
 from src.experiments.liveness import HOST, owner_gone
 
 # A writer holds the journal's lock for milliseconds: one this old was left by a lost process.

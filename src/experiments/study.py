@@ -21,7 +21,7 @@ import optuna
 from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from src.experiments.errors import SweepError
+from src.errors import SweepError
 from src.experiments.liveness import owner_gone
 from src.experiments.search import draw, encode
 from src.experiments.spec import SweepSpec

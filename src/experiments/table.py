@@ -9,7 +9,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from src.experiments.records import replaced_atomically
+from src.atomic import replaced_atomically, write_atomically
 from src.experiments.run_info import RunInfo
 from src.experiments.spec import SEED_KEY
 
@@ -64,8 +64,7 @@ class Table:
         if self.groups:
             paths.append(_csv(folder / f"{name}_by_seed.csv", self.group_columns, self.groups))
         markdown = folder / f"{name}.md"
-        with replaced_atomically(markdown) as tmp:
-            tmp.write_text(self.markdown() + "\n")
+        write_atomically(markdown, self.markdown() + "\n")
         return [*paths, markdown]
 
 

@@ -32,6 +32,8 @@ _SIGNALLED = {130, 137, 143}
 _STOPPED = ("interrupted", "preempted", "killed")  # status.yaml: the run was stopped, not broken
 # What Lightning prints when SIGTERM (it then exits 0) or Ctrl-C (exit 1) stops a fit.
 _STOP_MARKERS = ("Received SIGTERM:", "Detected KeyboardInterrupt, attempting graceful shutdown")
+# Set for each trial of a sweep with pruning: where its Optuna study lives and which trial it is
+# (JSON: storage, study, trial_id, metric, early_terminate), read by `pruning.OptunaPruning`.
 PRUNING_ENV = "LIGHTNING_RESEARCH_OPTUNA_TRIAL"
 
 
@@ -45,7 +47,7 @@ class Outcome:
 
 
 def fit_command(fit_args, param_args, folder: Path, name: str, pruning: bool) -> list[str]:
-    callbacks = ["--trainer.callbacks+=src.callbacks.OptunaPruning"] if pruning else []
+    callbacks = ["--trainer.callbacks+=src.experiments.pruning.OptunaPruning"] if pruning else []
     return [sys.executable, "-m", "src", "fit", *fit_args, *param_args, *callbacks,
             "--run.root", str(folder), "--run.name", name]  # fmt: skip
 

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from src.checkpoint_loading import load_checkpoint
+from src.checkpoints import load_checkpoint
 from src.errors import UsageError
 from src.nets.inputs import image_channels
 

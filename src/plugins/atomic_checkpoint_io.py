@@ -4,6 +4,8 @@ from typing import Any
 
 from lightning.fabric.plugins import TorchCheckpointIO
 
+from src.atomic import replaced_atomically
+
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning's checkpoint writer, made crash-safe: temporary file, fsync, rename.
@@ -16,9 +18,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None
     ) -> None:
-        target = Path(path)
-        tmp = target.with_name(f".{target.name}.tmp")
-        super().save_checkpoint(checkpoint, tmp, storage_options)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())  # the bytes are on disk before the name points at them
-        os.replace(tmp, target)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # fsync: the bytes are on disk before the name points at them
+        with replaced_atomically(path, fsync=True) as tmp:
+            super().save_checkpoint(checkpoint, tmp, storage_options)

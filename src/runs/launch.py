@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from src.atomic import write_atomically
 from src.errors import UsageError
 
 _PREFIX = "LIGHTNING_RESEARCH_"
@@ -88,9 +89,7 @@ class Launch:
         elif self.launcher in ("torchrun", "slurm") and self.world_size > 1:
             path = self._file(key, root)
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(value)
-            os.replace(tmp, path)
+            write_atomically(path, value)
 
     def _receive(self, key: str, root: Path) -> str:
         if self.launcher == "lightning":

@@ -22,12 +22,12 @@ import yaml
 from jsonargparse import Namespace
 from lightning.pytorch.loggers import WandbLogger
 
-from src.checkpoint_loading import load_checkpoint
+from src.checkpoints import load_checkpoint
 from src.errors import UsageError, one_line_error
 from src.runs.console import HeldLogs, choose_callbacks
 from src.runs.directory import new_run_dir, run_dir_of_checkpoint, wandb_run_id
 from src.runs.launch import detect_launch
-from src.runs.loggers import point_loggers_at
+from src.runs.run_loggers import point_loggers_at
 from src.runs.record import RunRecord
 from src.runs.resume import (
     check_changes,

@@ -4,7 +4,7 @@ from lightning.pytorch.callbacks import EarlyStopping
 
 from src.errors import UsageError
 from src.loggers.appending_csv import AppendingCSVLogger
-from src.preflight import check_monitor
+from src.runs.checks import check_monitor
 from src.runs.status import Heartbeat, read_status, write_status
 
 

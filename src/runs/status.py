@@ -29,6 +29,8 @@ from pathlib import Path
 
 import yaml
 
+from src.atomic import write_atomically
+
 FILENAME = "status.yaml"
 STATUSES = ("running", "finished", "failed", "interrupted", "preempted")
 #: What `read_status` may also report: a `running` record whose process is gone.
@@ -77,9 +79,7 @@ def _merge_and_write(path: Path, status: str, fields: dict) -> dict:
         record.update(host=socket.gethostname(), pid=os.getpid())
     else:
         record["ended"] = fields.get("ended", stamp)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(yaml.safe_dump(record, sort_keys=False))
-    os.replace(tmp, path)  # a reader never sees half a record
+    write_atomically(path, yaml.safe_dump(record, sort_keys=False))  # never half a record
     return record
 
 

@@ -12,7 +12,7 @@ import sys
 
 import yaml
 
-from src.experiments.errors import SweepError
+from src.errors import SweepError
 from src.experiments.spec import SweepSpec, cli_args
 from src.experiments.trial import error_line, trial_env
 
@@ -22,7 +22,7 @@ _TRIES = 3
 def check_command_line(spec: SweepSpec, pruning: bool) -> dict:
     """Parse the first trials' command lines; return the metric they report (`name`, `goal`):
     the sweep's, or for a grid without one, the monitored metric of the resolved config."""
-    callbacks = ["--trainer.callbacks+=src.callbacks.OptunaPruning"] if pruning else []
+    callbacks = ["--trainer.callbacks+=src.experiments.pruning.OptunaPruning"] if pruning else []
     errors = []
     for params in _first_points(spec):
         command = [sys.executable, "-m", "src", "fit", *spec.fit_args, *cli_args(params),

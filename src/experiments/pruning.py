@@ -1,12 +1,14 @@
+"""The sweep's side inside a trial: a callback that reports to the Optuna study and prunes."""
+
 import json
 import os
 
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_info
 
-# Set by `python -m src.sweep` for each trial: where the trial's Optuna study lives and which
-# trial this run is (JSON: storage, study, trial_id, metric, early_terminate).
-ENV = "LIGHTNING_RESEARCH_OPTUNA_TRIAL"
+from src.experiments.search import make_pruner
+from src.experiments.storage import open_storage
+from src.experiments.trial import PRUNING_ENV
 
 
 class OptunaPruning(Callback):
@@ -24,7 +26,7 @@ class OptunaPruning(Callback):
         self._metric: str | None = None
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        settings = os.environ.get(ENV)
+        settings = os.environ.get(PRUNING_ENV)
         if stage == "fit" and settings and trainer.is_global_zero and self._trial is None:
             self._trial, self._metric = _open_trial(json.loads(settings))
 
@@ -49,10 +51,7 @@ class OptunaPruning(Callback):
 
 
 def _open_trial(settings: dict):
-    import optuna  # only inside sweep trials
-
-    from src.experiments.search import make_pruner
-    from src.experiments.storage import open_storage
+    import optuna
 
     study = optuna.load_study(
         study_name=settings["study"],
