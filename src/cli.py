@@ -1,12 +1,22 @@
 """The command line: `python -m src fit|validate|test|predict [--config x.yaml] [--a.b value]`."""
 
+import inspect
+import pydoc
 import sys
 import warnings
 from pathlib import Path
 
 import yaml
+from jsonargparse._actions import _ActionPrintConfig  # the hook --print_config runs through
 from lightning.pytorch.callbacks import EarlyStopping
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import (  # see _LinkedHyperparameters
+    LightningArgumentParser,
+    LightningCLI,
+    _get_module_type,
+    _InstantiatorFn,
+)
+from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities.model_helpers import is_overridden
 
 import src.callbacks
 import src.data
@@ -19,7 +29,8 @@ from src.errors import UsageError, one_line_error
 from src.runs import RunOptions, class_defaults  # noqa: F401 - class switches take new defaults
 from src.runs.checks import check_options
 from src.runs.console import quiet_known_noise
-from src.runs.lifecycle import NothingToTrain, RunLifecycle
+from src.runs.lifecycle import NothingToTrain, RunLifecycle, first_line
+from src.runs.monitor import AUTO, resolve_monitor
 from src.runs.signals import RunStopped
 
 _DEFAULT_EXPERIMENT = {
@@ -36,6 +47,7 @@ _DEFAULT_CALLBACKS = [
     ("src.callbacks.PredictionWriter", {}),
     ("src.callbacks.Throughput", {}),
     ("src.callbacks.ValidationPredictions", {}),
+    ("src.callbacks.ValidationReconstructions", {}),
     ("src.callbacks.TrainingCurves", {}),
     ("src.callbacks.RunSummary", {}),
     ("src.callbacks.StopOnNonFiniteLoss", {}),
@@ -77,6 +89,15 @@ class ResearchCLI(LightningCLI):
         finally:
             self.lifecycle.end(error)
 
+    def _add_instantiators(self) -> None:
+        for key, base, subclasses in (
+            ("model", self._model_class, self.subclass_mode_model),
+            ("data", self._datamodule_class, self.subclass_mode_data),
+        ):
+            self.parser.add_instantiator(
+                _LinkedHyperparameters(cli=self, key=key), _get_module_type(base), subclasses
+            )
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_class_arguments(RunOptions, "run")
         parser.add_lightning_class_args(ResumableCheckpoint, "checkpoint")
@@ -85,19 +106,12 @@ class ResearchCLI(LightningCLI):
         # One monitored metric, written once, for checkpointing and early stopping alike.
         parser.link_arguments("checkpoint.monitor", "early_stopping.monitor")
         parser.link_arguments("checkpoint.mode", "early_stopping.mode")
-        # What the data decides, the model and its net read: nobody writes it twice.
-        parser.link_arguments(
-            "data.num_classes", "model.init_args.num_classes", apply_on="instantiate"
-        )
-        for key in ("num_classes", "input_shape"):
-            parser.link_arguments(
-                f"data.{key}", f"model.init_args.net.init_args.{key}", apply_on="instantiate"
-            )
+        link_data_to_model(parser)
         parser.set_defaults(
             {
                 **_DEFAULT_EXPERIMENT,
-                "checkpoint.monitor": "val/acc",
-                "checkpoint.mode": "max",
+                "checkpoint.monitor": AUTO,  # the model's `monitor`, else val/loss (runs.monitor)
+                "checkpoint.mode": AUTO,
                 "checkpoint.filename": "best",
                 "checkpoint.save_last": True,
                 "checkpoint.enable_version_counter": False,
@@ -118,10 +132,18 @@ class ResearchCLI(LightningCLI):
         )
 
     def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
-        super().parse_arguments(parser, args)
+        with _ActionPrintConfig.skip_print_config():  # printed below, once `auto` is resolved
+            super().parse_arguments(parser, args)
+        config = self.config.get(self.config.get("subcommand") or "")
+        if config and config.get("checkpoint"):
+            model_class = pydoc.locate(config.model.class_path)
+            monitor, mode = resolve_monitor(model_class, config.checkpoint.monitor,
+                                            config.checkpoint.mode)  # fmt: skip
+            config.checkpoint.monitor = config.early_stopping.monitor = monitor
+            config.checkpoint.mode = config.early_stopping.mode = mode
+        _ActionPrintConfig.print_config_if_requested(parser, self.config)  # --print_config
         # Lightning reads a `--ckpt_path` file's hyperparameters next: fail clearly before that on
         # a missing, truncated or unsafe file.
-        config = self.config.get(self.config.get("subcommand") or "")
         if config and is_checkpoint_file(config.get("ckpt_path")):
             self.lifecycle.checkpoint(config.ckpt_path, config.get("weights_only") is not False)
 
@@ -151,8 +173,28 @@ class ResearchCLI(LightningCLI):
         if not self.lifecycle.test_only:  # a resume with nothing left to train but its test
             self.trainer.fit(model, **kwargs)
 
+    def predict(self, model, **kwargs):
+        try:
+            return self.trainer.predict(model, **kwargs)
+        except Exception as error:
+            if is_overridden("predict_step", model) or one_line_error(error):
+                raise
+            raise UsageError(
+                f"{type(model).__name__} has no predict_step, and Lightning's default, "
+                f"forward(batch) with the whole batch, failed ({first_line(error)}): give the "
+                "model a predict_step"
+            ) from error
+
     def after_fit(self) -> None:
         if self.config.fit.run.test_after_fit and not self.trainer.fast_dev_run:
+            missing = [
+                f"{type(owner).__name__} has no {hook}"
+                for owner, hook in ((self.model, "test_step"), (self.datamodule, "test_dataloader"))
+                if owner is not None and not is_overridden(hook, owner)
+            ]
+            if missing:
+                rank_zero_info(f"No test after fit: {' and '.join(missing)}")
+                return
             checkpoint = self.trainer.checkpoint_callback
             best = checkpoint.best_model_path or None
             if getattr(checkpoint, "best_is_in_memory", lambda t: False)(self.trainer):
@@ -160,6 +202,55 @@ class ResearchCLI(LightningCLI):
             if self.lifecycle.test_only:
                 best = str(self.lifecycle.run_dir / "checkpoints" / "best.ckpt")
             self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best)
+
+
+# What the data decides, the model and its net read: nobody writes it twice.
+DATA_TO_MODEL = {
+    "num_classes": ("model.init_args.num_classes", "model.init_args.net.init_args.num_classes"),
+    "input_shape": ("model.init_args.input_shape", "model.init_args.net.init_args.input_shape"),
+}
+
+
+class _LinkedHyperparameters(_InstantiatorFn):
+    """Lightning's record of a module's hyperparameters, with only the links that applied.
+
+    jsonargparse skips a link whose target the class lacks, but still reports it as applied,
+    and Lightning writes every reported value into the hyperparameters: an `Autoencoder` would
+    save a `num_classes` it does not take, and `load_from_checkpoint` would then refuse it.
+    A link is kept where its target is one of the class's (and its net's) own arguments.
+    """
+
+    def __call__(self, class_type, *args, applied_instantiation_links: dict, **kwargs):
+        self.cli._dump_config()
+        section = self.cli.config_dump.get(self.key, {})
+        applied = {k: v for k, v in applied_instantiation_links.items() if _takes(section, k)}
+        return super().__call__(class_type, *args, applied_instantiation_links=applied, **kwargs)
+
+
+def _takes(section: dict, dotted: str) -> bool:
+    """Whether the class the link `model.init_args.net.init_args.num_classes` ends in (the net
+    here) names that argument in its `__init__`."""
+    *path, name = dotted.split(".")[1:]
+    node, owner = section, section.get("class_path")
+    for part in path:
+        node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and "class_path" in node:
+            owner = node["class_path"]
+    try:
+        parameter = inspect.signature(pydoc.locate(str(owner)).__init__).parameters.get(name)
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return parameter is not None and parameter.kind not in (parameter.VAR_POSITIONAL,
+                                                            parameter.VAR_KEYWORD)  # fmt: skip
+
+
+def link_data_to_model(parser) -> None:
+    """`data.<key>` into the model's and its net's `__init__` argument of that name, once the
+    datamodule is built. A link applies only where both ends exist: a datamodule without the
+    attribute, or a model or net without the argument, is left alone (jsonargparse skips it)."""
+    for key, targets in DATA_TO_MODEL.items():
+        for target in targets:
+            parser.link_arguments(f"data.{key}", target, apply_on="instantiate")
 
 
 _SOURCE = str(Path(__file__).parent)

@@ -132,7 +132,7 @@ CASES = [
                                      "--checkpoint.mode", "min"], ["text.csv", "must be numeric"]),
     ("monitor of another model", ["--data", "CSVDataModule", "--data.path", "@table.csv",
                                   "--data.targets", "[y]", "--model", "Regressor",
-                                  "--model.net", "MLPNet"],
+                                  "--model.net", "MLPNet", "--checkpoint.monitor", "val/acc"],
      ["--checkpoint.monitor val/acc", "Regressor", "val/mse"]),
 ]  # fmt: skip
 

@@ -12,6 +12,7 @@ from src.callbacks.stop_on_nonfinite_loss import StopOnNonFiniteLoss
 from src.callbacks.throughput import Throughput
 from src.callbacks.training_curves import TrainingCurves
 from src.callbacks.validation_predictions import ValidationPredictions
+from src.callbacks.validation_reconstructions import ValidationReconstructions
 from src.callbacks.whitening_init import WhiteningInit
 
 __all__ = [
@@ -27,5 +28,6 @@ __all__ = [
     "Throughput",
     "TrainingCurves",
     "ValidationPredictions",
+    "ValidationReconstructions",
     "WhiteningInit",
 ]

@@ -4,6 +4,8 @@ from datetime import timedelta
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import ProgressBar
 
+from src.callbacks.throughput import batch_size
+
 
 class LogProgress(ProgressBar):
     """Plain progress lines for output that is not a terminal (nohup, SLURM's log file, CI).
@@ -38,7 +40,7 @@ class LogProgress(ProgressBar):
         self._printed_step = trainer.global_step
 
     def on_train_batch_end(self, trainer: Trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self._samples += len(batch[0]) if isinstance(batch, list | tuple) else len(batch)
+        self._samples += batch_size(batch)
         now, step = time.monotonic(), trainer.global_step
         due_steps = self.every_n_steps and step - self._printed_step >= self.every_n_steps
         if not (due_steps or now - self._last >= self.every_seconds) or not self._enabled:
@@ -47,10 +49,13 @@ class LogProgress(ProgressBar):
         elapsed = now - self._started
         total = trainer.estimated_stepping_batches
         parts = [f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}", f"step {step}/{total}"]
-        loss = self.get_metrics(trainer, pl_module).get("train/loss_step")
+        metrics = trainer.callback_metrics  # read (a device sync) only on the steps that print
+        losses = [k for k in metrics if k.startswith("train/") and "loss" in k]
+        loss = "train/loss_step" if "train/loss_step" in metrics else next(iter(losses), None)
         if loss is not None:
-            parts.append(f"loss {loss:.4g}")
-        parts.append(f"{self._samples * trainer.world_size / max(elapsed, 1e-9):.0f} samples/s")
+            parts.append(f"loss {float(metrics[loss]):.4g}")
+        if self._samples:
+            parts.append(f"{self._samples * trainer.world_size / max(elapsed, 1e-9):.0f} samples/s")
         done = step - self._first_step
         if done > 0 and total != float("inf"):
             eta = timedelta(seconds=round(elapsed / done * (total - step)))
@@ -60,6 +65,6 @@ class LogProgress(ProgressBar):
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.sanity_checking or not self._enabled or not trainer.is_global_zero:
             return
-        metrics = self.get_metrics(trainer, pl_module)
-        shown = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k.startswith("val/"))
+        metrics = trainer.callback_metrics  # every logged value, on the progress bar or not
+        shown = "  ".join(f"{k} {float(v):.4g}" for k, v in metrics.items() if k.startswith("val/"))
         print(f"epoch {trainer.current_epoch + 1} validation: {shown}", flush=True)

@@ -5,7 +5,8 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 
 
 class PerformanceOptions(Callback):
-    """Speed switches applied to the model's `net` when the trainer sets up; all off by default.
+    """Speed switches applied to the model's `net` when the trainer sets up (to the model itself
+    where it has no `net`: its `forward`); all off by default.
 
     cuDNN autotuning is Lightning's own `--trainer.benchmark true` (worth it on a GPU with fixed
     input sizes, useless on CPU).
@@ -44,7 +45,8 @@ class PerformanceOptions(Callback):
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if self.matmul_precision is not None:
             torch.set_float32_matmul_precision(self.matmul_precision)
-        net = pl_module.net
+        net = getattr(pl_module, "net", None)
+        net = net if isinstance(net, torch.nn.Module) else pl_module
         if id(net) in self._applied_to:  # `fit` then `test` sets up the same net twice
             return
         self._applied_to.add(id(net))

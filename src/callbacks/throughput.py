@@ -2,6 +2,8 @@ import time
 
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.utilities.data import extract_batch_size
+from torch import Tensor
 
 
 class Throughput(Callback):
@@ -20,7 +22,7 @@ class Throughput(Callback):
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs, batch, batch_idx: int
     ) -> None:
-        self.samples += len(batch[0]) if isinstance(batch, list | tuple) else len(batch)
+        self.samples += batch_size(batch)
         if trainer.global_step % max(1, trainer.log_every_n_steps) != 0:
             return
         if trainer.strategy.root_device.type == "cuda":
@@ -28,10 +30,24 @@ class Throughput(Callback):
         now = time.perf_counter()
         self.elapsed, self.started = self.elapsed + now - self.started, now
         seconds = self.elapsed - self.elapsed_at_last_log
-        if seconds > 0 and self.samples_at_last_log > 0:  # the first interval includes warm-up
+        if (
+            seconds > 0 and self.samples > self.samples_at_last_log > 0
+        ):  # the first interval includes warm-up
             per_device = (self.samples - self.samples_at_last_log) / seconds
             pl_module.log("train/samples_per_sec", per_device * trainer.world_size, on_step=True)
         self.samples_at_last_log, self.elapsed_at_last_log = self.samples, self.elapsed
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.started = time.perf_counter()  # the clock restarts where training does
+
+
+def batch_size(batch) -> int:
+    """Samples in a batch of any structure (tensors, tuples, dicts); 0 where none can be told."""
+    if isinstance(batch, list | tuple) and batch and isinstance(batch[0], Tensor):
+        return len(batch[0])  # the usual (inputs, targets): no walk through the structure
+    if isinstance(batch, Tensor):
+        return len(batch)
+    try:
+        return extract_batch_size(batch)
+    except Exception:  # no tensor in it at all
+        return 0

@@ -6,7 +6,7 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from torch import Tensor
 
-from src.plots import plot_confusion_matrix, plot_predictions_grid
+from src.plots import for_display, plot_confusion_matrix, plot_predictions_grid
 
 
 class ValidationPredictions(Callback):
@@ -116,15 +116,8 @@ def _most_confident(rows, k: int):
 
 
 def _to_cpu(rows, datamodule) -> tuple[Tensor, ...]:
-    """Images back to [0, 1] for display, with the datamodule's normalisation undone if known."""
     if rows is None:
         return (torch.empty(0, 1, 1, 1), *(torch.empty(0) for _ in range(3)))
     images, *rest = (t.cpu() for t in rows)
-    images = images.float()
     mean, std = getattr(datamodule, "mean", None), getattr(datamodule, "std", None)
-    if mean is not None and std is not None:
-        images = images * torch.tensor(std).view(1, -1, 1, 1) + torch.tensor(mean).view(1, -1, 1, 1)
-    else:
-        low = images.amin(dim=(1, 2, 3), keepdim=True)
-        images = (images - low) / (images.amax(dim=(1, 2, 3), keepdim=True) - low).clamp(min=1e-8)
-    return (images.clamp(0, 1), *rest)
+    return (for_display(images, mean, std), *rest)

@@ -16,7 +16,7 @@ class WhiteningInit(Callback):
         self.num_images = num_images
 
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        net = pl_module.net
+        net = getattr(pl_module, "net", None)
         if not hasattr(net, "init_whitening") or trainer.ckpt_path is not None:
             return
         datamodule, images, seen = trainer.datamodule, [], 0

@@ -4,7 +4,6 @@ Runs that differ only in `seed_everything` are also grouped: mean +- std over th
 """
 
 import csv
-import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,8 +11,7 @@ from pathlib import Path
 from src.atomic import replaced_atomically, write_atomically
 from src.experiments.run_info import RunInfo
 from src.experiments.spec import SEED_KEY
-
-_LOWER_IS_BETTER = re.compile(r"loss|mse|mae|rmse|error|err\b|perplexity", re.IGNORECASE)
+from src.runs.monitor import lower_is_better
 
 
 @dataclass
@@ -144,7 +142,7 @@ def _best_is_high(column: str | None, runs: list[RunInfo]) -> bool:
     if column.endswith(" (best)"):
         modes = {run.mode for run in runs if column.removesuffix(" (best)") in run.best}
         return modes != {"min"}
-    return not _LOWER_IS_BETTER.search(column)
+    return not lower_is_better(column)
 
 
 def _sorted(rows: list[dict], column: str, descending: bool) -> list[dict]:

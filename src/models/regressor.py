@@ -6,18 +6,18 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
 
-from src.models.supervised import SupervisedModule
+from src.models.research_module import ResearchModule
 from src.optim import WarmupCosine
 
 _LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": F.huber_loss}
 
 
-class Regressor(SupervisedModule):
+class Regressor(ResearchModule):
     """Regression of one or more continuous targets with an injected `net`.
 
-    Logs `{train,val,test}/loss`, `/mse`, `/mae` and `/r2`, and `val/mse_best`. Metrics are in the
-    units the datamodule gives the targets in (standardised, for `CSVDataModule`).
-    `predict_step` returns `{"preds": (B, num_classes)}`.
+    Logs `{train,val,test}/loss`, `/mse`, `/mae` and `/r2`, and `val/mse_best`, which
+    checkpointing follows. Metrics are in the units the datamodule gives the targets in
+    (standardised, for `CSVDataModule`). `predict_step` returns `{"preds": (B, num_classes)}`.
 
     Args:
         net: The network mapping inputs to (B, num_classes); `MLPNet` with no hidden layers is
@@ -26,14 +26,12 @@ class Regressor(SupervisedModule):
             classifiers so the CLI links it from the datamodule's `num_classes` alike).
         loss: Training loss: squared error, absolute error, or Huber (squared near zero,
             absolute for outliers).
-        optimizer: Builds the optimizer from the parameters (default AdamW, lr 1e-3).
+        optimizer: Builds the optimizer from the trainable parameters (default AdamW, lr 1e-3).
         scheduler: Builds the LR scheduler from the optimizer, or null for a constant LR.
         scheduler_interval: Step the scheduler after every optimizer step or every epoch.
     """
 
-    best_metric = "val/mse"
-    best_mode = "min"
-    task = "regression"
+    monitor, monitor_mode, task = "val/mse", "min", "regression"
 
     def __init__(
         self,
@@ -44,36 +42,24 @@ class Regressor(SupervisedModule):
         scheduler: LRSchedulerCallable | None = WarmupCosine,
         scheduler_interval: Literal["step", "epoch"] = "step",
     ):
-        super().__init__(net, optimizer, scheduler)
-        self.loss_fn = _LOSSES[loss]
-        metrics = MetricCollection(
-            {
-                "mse": MeanSquaredError(),
-                "mae": MeanAbsoluteError(),
-                "r2": R2Score(),  # averaged over targets
-            }
-        )
-        self.train_metrics = metrics.clone(prefix="train/")
-        self.val_metrics = metrics.clone(prefix="val/")
-        self.test_metrics = metrics.clone(prefix="test/")
+        super().__init__(net, optimizer, scheduler, scheduler_interval)
+        self.num_classes, self.loss_fn = num_classes, _LOSSES[loss]
+        # MSE and MAE over all targets at once; R2 averaged over the targets
+        metrics = {"mse": MeanSquaredError(), "mae": MeanAbsoluteError(), "r2": R2Score()}
+        self.set_metrics(MetricCollection(metrics), train=MetricCollection(metrics))
 
-    def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str) -> dict[str, Tensor]:
+    def step(self, batch: tuple[Tensor, Tensor], stage: str) -> dict[str, Tensor]:
         x, y = batch  # (B, ...), (B, num_classes)
-        preds = self(x).view(-1, self.hparams.num_classes)
+        preds = self.predict(x)
         loss = self.loss_fn(preds, y)
-        metrics = getattr(self, f"{stage}_metrics")
+        self.accumulate(stage, loss, batch_size=len(y))
         single = y.shape[1] == 1  # R2Score wants (B,) for one target, (B, T) for several
-        for name, metric in metrics.items(False):
+        for name, metric in getattr(self, f"{stage}_metrics").items(keep_base=False):
             if name.endswith("r2"):
                 metric.update(preds[:, 0] if single else preds, y[:, 0] if single else y)
-            else:  # MSE and MAE over all targets at once
+            else:
                 metric.update(preds.flatten(), y.flatten())
-        self._log_loss(stage, loss)
         return {"loss": loss}
 
     def predict(self, x: Tensor) -> Tensor:
-        return self(x).view(-1, self.hparams.num_classes)  # (B, targets), as the data scales them
-
-    def predict_step(self, batch, batch_idx: int) -> dict[str, Tensor]:
-        x = batch[0] if isinstance(batch, list | tuple) else batch
-        return {"preds": self.predict(x)}
+        return self(x).view(-1, self.num_classes)  # (B, targets), as the data scales them

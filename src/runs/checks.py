@@ -89,14 +89,13 @@ def check_learning_rate(config: Namespace) -> None:
 
 def check_monitor(model, monitor: str | None) -> None:
     """The metric checkpointing and early stopping follow must be one the model logs; found now,
-    not after the first epoch. Models of `src.models` say what they log; others are not checked.
-    """
-    splits = [getattr(model, f"{s}_metrics", None) for s in ("train", "val", "test")]
-    best = getattr(model, "best_metric", None)
-    if monitor is None or best is None or not all(hasattr(m, "keys") for m in splits):
+    not after the first epoch. Models built on `ResearchModule` list what they log; other
+    LightningModules are checked by Lightning at the first validation."""
+    from src.models import ResearchModule
+
+    if monitor is None or not isinstance(model, ResearchModule):
         return
-    logged = ["train/loss_step", "train/loss_epoch", "val/loss", f"{best}_best"]
-    logged += [name for metrics in splits[:2] for name in metrics]
+    logged = model.logged_metrics()
     if monitor not in logged:
         raise UsageError(
             f"--checkpoint.monitor {monitor} is not a metric {type(model).__name__} logs; "

@@ -27,7 +27,6 @@ from src.errors import UsageError, one_line_error
 from src.runs.console import HeldLogs, choose_callbacks
 from src.runs.directory import new_run_dir, run_dir_of_checkpoint, wandb_run_id
 from src.runs.launch import detect_launch
-from src.runs.run_loggers import point_loggers_at
 from src.runs.record import RunRecord
 from src.runs.resume import (
     check_changes,
@@ -37,6 +36,7 @@ from src.runs.resume import (
     read_config,
     resolve_resume,
 )
+from src.runs.run_loggers import point_loggers_at
 from src.runs.signals import GracefulStop, RunStopped, install_immediate_stop
 from src.runs.status import write_status
 
@@ -209,7 +209,7 @@ class RunLifecycle:
             self._undo()  # nothing was trained: nothing of this attempt stays
         else:
             status = stopped.status if stopped else "failed"
-            line = None if stopped else one_line_error(error) or _first_line(error)
+            line = None if stopped else one_line_error(error) or first_line(error)
             name = signal.Signals(stopped.signum).name if stopped else None
             write_status(self.run_dir, status, error=line, exit_code=code, signal=name, **progress)
             if stopped:
@@ -292,7 +292,8 @@ def _finish_wandb(exit_code: int) -> None:
         wandb.run.finish(exit_code=exit_code)
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
+    """`Type: first line of the message`, for a record or an error line."""
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
