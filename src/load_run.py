@@ -82,8 +82,10 @@ def _instantiate(parser: ArgumentParser, values: dict, config_path: Path):
     try:
         return parser.instantiate_classes(parser.parse_object(values))
     except Exception as error:
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise UsageError(f"{config_path} does not rebuild the run ({reason})") from None
+        while error.__cause__ is not None:  # jsonargparse wraps what the class raised
+            error = error.__cause__
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[-1].strip(" -")
+        raise UsageError(f"{config_path} does not rebuild the run: {reason}") from None
 
 
 def _has_every_required(model_class: type, hparams: dict) -> bool:

@@ -21,7 +21,7 @@ class ConvAutoencoder(nn.Module):
     def __init__(
         self,
         input_shape: tuple[int, ...] = (1, 28, 28),
-        channels: list[PositiveInt] = [32, 64],  # noqa: B006 - jsonargparse needs a literal
+        channels: list[PositiveInt] = [16, 32],  # noqa: B006 - jsonargparse needs a literal
         latent_dim: PositiveInt = 32,
     ):
         super().__init__()
