@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from src.errors import SweepError
+from src.errors import SweepError, show_warnings_in_one_line
 from src.experiments.overlay import plot_overlay
 from src.experiments.records import read_sweep_file
 from src.experiments.run_info import find_runs
@@ -54,6 +54,7 @@ def compare_runs(
 
 
 def main(argv: list[str] | None = None) -> None:
+    show_warnings_in_one_line()
     parser = argparse.ArgumentParser(
         prog="python -m src.compare", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -5,7 +5,9 @@ which never train, use it too.
 """
 
 import re
+import warnings
 from argparse import ArgumentError
+from pathlib import Path
 
 
 class UsageError(ValueError):
@@ -20,6 +22,8 @@ class SweepError(UsageError):
 _LIGHTNING_USAGE_ERRORS = (
     "Early stopping conditioned on metric",
     "could not find the monitored key",
+    # `--trainer.val_check_interval N` with N above the batches of an epoch
+    "must be less than or equal to the number of the training batches",
 )
 _HELP = "see `python -m src fit --help` for what is accepted"
 
@@ -65,6 +69,10 @@ def condense_parser_error(message: str) -> str:
         reasons.append(line)
     given = re.findall(r"Given value: (.*)", message)
     reason = reasons[-1] if reasons else "invalid value"
+    groups = re.findall(r"Expected a typing\.Literal\[(.*?)\]", message)
+    if len(groups) > 1:  # a Union of choices (Lightning's precision): all of them, not the last
+        choices = dict.fromkeys(c.strip("'") for group in groups for c in group.split(", "))
+        reason = f"not one of {', '.join(choices)}"
     text = f"{key}: {reason}" if key else reason
     if given and given[-1] not in text and "NestedArg" not in given[-1]:
         text += f" (given: {given[-1]})"
@@ -78,3 +86,19 @@ _BOILERPLATE = (
     "Given value",
     "Problem with given class_path",
 )
+
+
+_SOURCE = str(Path(__file__).parent)
+_python_warning = warnings.formatwarning
+
+
+def show_warnings_in_one_line() -> None:
+    """The project's own warnings as one `warning: ...` line each; others as Python shows them.
+    Called by each command's `main`."""
+    warnings.formatwarning = _one_line_warning
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    if str(filename).startswith(_SOURCE):
+        return f"warning: {message}\n"
+    return _python_warning(message, category, filename, lineno, line)

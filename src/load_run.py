@@ -4,13 +4,13 @@ import inspect
 import pydoc
 from pathlib import Path
 
-import yaml
 from jsonargparse import ArgumentParser
 from lightning.pytorch import LightningDataModule, LightningModule
 
 import src.data  # noqa: F401 - resolves the datamodules' class paths
 from src.checkpoints import load_checkpoint
 from src.errors import UsageError
+from src.files import DamagedFile, read_mapping
 
 
 def load_run(
@@ -70,10 +70,10 @@ def load_run(
 
 def _read_config(path: Path) -> dict:
     try:
-        config = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise UsageError(f"{path} is not valid YAML ({error}): restore it from a copy") from None
-    if not isinstance(config, dict) or not {"model", "data"} <= set(config):
+        config = read_mapping(path) or {}
+    except DamagedFile as error:
+        raise UsageError(f"{error}: restore the run's config from a copy") from None
+    if not {"model", "data"} <= set(config):
         raise UsageError(f"{path} is not a run's config (no model and data sections)")
     return config
 

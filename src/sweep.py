@@ -15,7 +15,7 @@ failed (naming it), 2 on a mistake in the sweep, 130/143 when interrupted.
 import argparse
 import sys
 
-from src.errors import SweepError
+from src.errors import SweepError, show_warnings_in_one_line
 from src.experiments.runner import SweepInterrupted, SweepOptions, run_sweep
 from src.experiments.spec import SweepSpec, load_spec, parse_grid_option
 
@@ -23,6 +23,7 @@ __all__ = ["SweepInterrupted", "SweepOptions", "SweepSpec", "load_spec", "main",
 
 
 def main(argv: list[str] | None = None) -> None:
+    show_warnings_in_one_line()
     argv = sys.argv[1:] if argv is None else list(argv)
     fit_args = argv[argv.index("--") + 1 :] if "--" in argv else []
     argv = argv[: argv.index("--")] if "--" in argv else argv

@@ -9,7 +9,7 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 
 # Lowest first: a package may import its own layer and the layers before it, nothing after.
 LAYERS = [
-    ("foundation", ["src.errors", "src.atomic", "src.arg_types", "src.checkpoints"]),
+    ("foundation", ["src.errors", "src.files", "src.arg_types", "src.checkpoints"]),
     ("nets and schedules", ["src.nets", "src.optim"]),
     ("data", ["src.data"]),
     ("models", ["src.models"]),

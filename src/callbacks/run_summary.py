@@ -10,6 +10,8 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
+from src.files import SUMMARY_SECTIONS, DamagedFile, read_mapping, write_atomically
+
 _SOURCE_DIR = Path(__file__).resolve().parents[2]
 
 
@@ -62,10 +64,13 @@ class RunSummary(Callback):
     @rank_zero_only
     def _update(self, trainer: Trainer, **entries) -> None:
         path = Path(trainer.default_root_dir) / self.filename
-        if not self.summary and path.is_file():  # a resumed run: its best and test blocks stay
-            self.summary = yaml.safe_load(path.read_text()) or {}
+        if not self.summary:  # a resumed run: its best and test blocks stay
+            try:
+                self.summary = read_mapping(path, SUMMARY_SECTIONS) or {}
+            except DamagedFile:  # a resume sets a damaged one aside first; never fail on it
+                self.summary = {}
         self.summary.update(entries)
-        path.write_text(yaml.safe_dump(self.summary, sort_keys=False))
+        write_atomically(path, yaml.safe_dump(self.summary, sort_keys=False))
         entries.pop("test", None)  # W&B's summary already holds the last logged test/* values
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger) and entries:

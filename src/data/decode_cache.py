@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from src.atomic import replaced_atomically
+from src.files import replaced_atomically
 
 # Bump when what `load` returns changes, so old caches are not read as new ones.
 FORMAT_VERSION = 1

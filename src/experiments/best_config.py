@@ -2,7 +2,7 @@ from pathlib import Path
 
 import yaml
 
-from src.atomic import write_atomically
+from src.files import write_atomically
 
 
 def write_best_config(run_dir: Path, path: Path, note: str, name: str) -> Path:

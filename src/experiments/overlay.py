@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from src.atomic import replaced_atomically
 from src.experiments.run_info import RunInfo, metric_series
+from src.files import replaced_atomically
 
 
 def plot_overlay(runs: list[RunInfo], metric: str, path: Path, keys: list[str] = ()) -> Path | None:

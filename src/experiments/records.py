@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from src.atomic import write_atomically
+from src.files import DamagedFile, read_mapping, write_atomically
 from src.runs.status import now  # noqa: F401 - the one timestamp format of run and trial records
 
 FILENAME = "trial.yaml"
@@ -58,9 +58,9 @@ def _write_yaml(path: Path, data: dict) -> None:
 
 
 def _read_yaml(path: Path) -> dict | None:
-    """The mapping in `path`, or None where it is missing, unreadable or not a mapping."""
+    """The mapping in `path`, or None where it is missing or damaged (not text, YAML or a
+    mapping): the sweep then treats the trial as one it has no record of."""
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
+        return read_mapping(path)
+    except DamagedFile:
         return None
-    return data if isinstance(data, dict) else None

@@ -4,19 +4,20 @@ Only files are read (config.yaml, status.yaml, summary.yaml, metrics.csv and, in
 folder, the sweep's trial.yaml records): no network, no W&B.
 """
 
+import contextlib
 import csv
 import json
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import yaml
-
 from src.experiments.liveness import owner_gone
 from src.experiments.records import read_record
-from src.runs.status import read_status
+from src.files import SUMMARY_SECTIONS, DamagedFile, csv_problem, read_mapping
+from src.runs.status import check_status, read_status
 
 # Keys that differ between any two runs without saying anything about them.
 _BOOKKEEPING = ("run.name", "run.root", "run.resume", "trainer.default_root_dir",
@@ -37,12 +38,17 @@ class RunInfo:
 
 
 def read_run(run_dir: Path | None, name: str, record: dict | None = None) -> RunInfo:
+    """What the run's files say; a file damaged by hand is left out with one warning."""
     run_dir = Path(run_dir) if run_dir else None
     config = _yaml(run_dir / "config.yaml") if run_dir else {}
-    summary = _yaml(run_dir / "summary.yaml") if run_dir else {}
+    summary = _yaml(run_dir / "summary.yaml", SUMMARY_SECTIONS) if run_dir else {}
     best = {k: v for k, v in (summary.get("best") or {}).items() if _is_number(v)}
     test = {k: v for k, v in (summary.get("test") or {}).items() if _is_number(v)}
-    status = read_status(run_dir) if run_dir else None
+    status, damage = check_status(run_dir) if run_dir else (None, None)
+    if damage:
+        warnings.warn(f"{damage}: its status is left out", stacklevel=2)
+    elif status and status["status"] == "running":
+        status = read_status(run_dir)  # running, or killed: its process is gone
     if run_dir and not best:  # no summary.yaml (or no RunSummary callback): from metrics.csv
         best, test = _metrics_from_csv(run_dir, config)
     flat = flat_config(config) if config else dict((record or {}).get("params") or {})
@@ -107,19 +113,24 @@ def flat_config(node, prefix: str = "") -> dict:
 
 
 def metric_series(run_dir: Path, metric: str) -> list[tuple[int, float]]:
-    """(step, value) of every logged value of `metric` in the run's metrics.csv."""
+    """(step, value) of every logged value of `metric` in the run's metrics.csv (a value or
+    step that is no number, in a file edited by hand, is skipped)."""
     points = []
     for row in _csv_rows(run_dir):
         value = row.get(metric)
-        if value not in (None, ""):
+        if value in (None, ""):
+            continue
+        try:
             points.append((int(float(row.get("step") or 0)), float(value)))
+        except ValueError:
+            continue
     return points
 
 
 def metric_value(run_dir: Path, metric: str) -> float | None:
     """The value a sweep ranks a run by: the best value of the monitored metric (summary.yaml),
     else the metric's last logged value, as W&B's sweeps do."""
-    best = (_yaml(Path(run_dir) / "summary.yaml").get("best") or {}).get(metric)
+    best = (_yaml(Path(run_dir) / "summary.yaml", SUMMARY_SECTIONS).get("best") or {}).get(metric)
     if _is_number(best):
         return float(best)
     series = metric_series(run_dir, metric)
@@ -160,24 +171,31 @@ def _metrics_from_csv(run_dir: Path, config: dict) -> tuple[dict, dict]:
         best[monitor] = max(values) if mode == "max" else min(values)
     test = {}
     for row in _csv_rows(run_dir):
-        test.update({k: float(v) for k, v in row.items() if k.startswith("test/") and v})
+        for key, value in row.items():
+            if str(key).startswith("test/") and value:
+                with contextlib.suppress(ValueError):
+                    test[key] = float(value)
     return best, test
 
 
 def _csv_rows(run_dir: Path) -> list[dict]:
+    path = Path(run_dir) / "metrics.csv"
+    damage = csv_problem(path, "step")
+    if damage:  # its sound rows are still read
+        warnings.warn(f"{damage}: rows that do not fit are left out", stacklevel=2)
     try:
-        with (Path(run_dir) / "metrics.csv").open(newline="") as f:
+        with path.open(newline="", encoding="utf-8") as f:
             return list(csv.DictReader(f))
-    except OSError:
+    except (OSError, UnicodeDecodeError, csv.Error):  # missing, or said above
         return []
 
 
-def _yaml(path: Path) -> dict:
+def _yaml(path: Path, sections: tuple[str, ...] = ()) -> dict:
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
+        return read_mapping(path, sections) or {}
+    except DamagedFile as error:
+        warnings.warn(f"{error}: left out", stacklevel=2)
         return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _label(path: Path, root: Path) -> str:

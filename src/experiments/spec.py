@@ -23,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from src.errors import SweepError
+from src.files import DamagedFile, read_mapping
 
 METHODS = {"grid": "grid", "random": "random", "bayes": "bayes", "tpe": "bayes"}
 SEED_KEY = "seed_everything"
@@ -149,15 +150,12 @@ def parse_grid_option(option: str) -> tuple[str, list]:
 
 def _read_yaml(path) -> dict:
     try:
-        raw = yaml.safe_load(Path(path).read_text())
-    except OSError as error:
-        raise SweepError(f"cannot read the sweep file {path}: {error.strerror}") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise SweepError(f"{path} is not valid YAML{where}: fix it") from None
-    if not isinstance(raw, dict):
-        raise SweepError(f"{path}: a sweep file is a mapping (method, metric, parameters...)")
+        raw = read_mapping(path)
+    except DamagedFile as error:
+        raise SweepError(f"{error}: a sweep file is a mapping (method, metric, parameters...); "
+                         "fix it") from None  # fmt: skip
+    if raw is None:
+        raise SweepError(f"the sweep file {path} does not exist")
     return raw
 
 

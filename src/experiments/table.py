@@ -8,9 +8,9 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from src.atomic import replaced_atomically, write_atomically
 from src.experiments.run_info import RunInfo
 from src.experiments.spec import SEED_KEY
+from src.files import replaced_atomically, write_atomically
 from src.runs.monitor import lower_is_better
 
 

@@ -47,7 +47,7 @@ def _replayed(row: dict, step: int) -> bool:
 def _read(path: Path) -> tuple[list[dict], list[str]]:
     if not path.is_file():
         return [], []
-    with path.open(newline="") as f:
+    with path.open(newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         return list(reader), list(reader.fieldnames or [])
 

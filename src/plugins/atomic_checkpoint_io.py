@@ -4,7 +4,7 @@ from typing import Any
 
 from lightning.fabric.plugins import TorchCheckpointIO
 
-from src.atomic import replaced_atomically
+from src.files import replaced_atomically
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from src.atomic import write_atomically
 from src.errors import UsageError
+from src.files import write_atomically
 
 _PREFIX = "LIGHTNING_RESEARCH_"
 _PARENT = _PREFIX + "PARENT_PID"  # set by rank 0: its children know the values are for them

@@ -24,6 +24,7 @@ from lightning.pytorch.loggers import WandbLogger
 
 from src.checkpoints import load_checkpoint
 from src.errors import UsageError, one_line_error
+from src.files import SUMMARY_SECTIONS, DamagedFile, read_mapping
 from src.runs.console import HeldLogs, choose_callbacks
 from src.runs.directory import new_run_dir, run_dir_of_checkpoint, wandb_run_id
 from src.runs.launch import detect_launch
@@ -35,6 +36,7 @@ from src.runs.resume import (
     nothing_left,
     read_config,
     resolve_resume,
+    set_aside_damaged,
 )
 from src.runs.run_loggers import point_loggers_at
 from src.runs.signals import GracefulStop, RunStopped, install_immediate_stop
@@ -103,6 +105,8 @@ class RunLifecycle:
         if not target:
             return self.argv
         self.resume_dir = Path(target)
+        if self.launch.rank == 0:
+            set_aside_damaged(self.resume_dir)
         return [self.argv[0], "--config", str(latest_config(self.resume_dir)), *self.argv[1:]]
 
     def configure(self, config: Namespace, dump: dict) -> None:
@@ -266,8 +270,8 @@ def experiment_name(config: Namespace) -> str:
 def _tested(run_dir: Path) -> bool:
     """Whether the run's summary holds test results (RunSummary writes them after the test)."""
     try:
-        return bool((yaml.safe_load((run_dir / "summary.yaml").read_text()) or {}).get("test"))
-    except (OSError, yaml.YAMLError):
+        return bool((read_mapping(run_dir / "summary.yaml", SUMMARY_SECTIONS) or {}).get("test"))
+    except DamagedFile:
         return False
 
 

@@ -1,12 +1,12 @@
 """`--run.resume`: which run to continue, with which config, and what a resume may change."""
 
 import os
+import warnings
 from pathlib import Path
 
-import yaml
-
 from src.errors import UsageError
-from src.runs.status import is_live, read_status
+from src.files import SUMMARY_SECTIONS, DamagedFile, csv_problem, read_mapping, set_aside
+from src.runs.status import check_status, is_live, read_status
 
 # What a resumed run may not change: the record would mix two different runs.
 _FIXED = {
@@ -75,8 +75,33 @@ def resolve_resume(
 
 
 def _started_by(run_dir: Path, command: list[str], job: str | None) -> bool:
-    record = read_status(run_dir) or {}
+    record, damage = check_status(run_dir)
+    if damage:
+        warnings.warn(f"{damage}: cannot tell which command started {run_dir}", stacklevel=2)
+    record = record or {}
     return record.get("command") == command and (job is None or record.get("job") == job)
+
+
+def set_aside_damaged(run_dir: Path) -> None:
+    """Before a resume writes into them: the run's records damaged by hand (status, summary,
+    metrics) are renamed out of the way, kept beside the new ones, each with one warning."""
+
+    def summary_problem(path: Path) -> str | None:
+        try:
+            read_mapping(path, SUMMARY_SECTIONS)
+        except DamagedFile as error:
+            return str(error)
+        return None
+
+    for name, why in (
+        ("status.yaml", check_status(run_dir)[1]),
+        ("summary.yaml", summary_problem(run_dir / "summary.yaml")),
+        ("metrics.csv", csv_problem(run_dir / "metrics.csv", "step")),
+    ):
+        if why:
+            kept = set_aside(run_dir / name)
+            warnings.warn(f"{why}: kept as {kept.name}; the run continues with a new {name}",
+                          stacklevel=2)  # fmt: skip
 
 
 def latest_config(run_dir: Path) -> Path:
@@ -136,7 +161,10 @@ def _flatten(config: dict, prefix: str = "") -> dict:
 
 
 def read_config(path: Path) -> dict:
-    return yaml.safe_load(path.read_text()) or {}
+    try:
+        return read_mapping(path) or {}
+    except DamagedFile as error:
+        raise UsageError(f"{error}: restore the run's config from a copy") from None
 
 
 def nothing_left(checkpoint: dict, max_epochs: int | None, max_steps: int, patience: int | None):

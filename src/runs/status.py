@@ -29,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from src.atomic import write_atomically
+from src.files import DamagedFile, read_mapping, write_atomically
 
 FILENAME = "status.yaml"
 STATUSES = ("running", "finished", "failed", "interrupted", "preempted")
@@ -45,17 +45,45 @@ def now() -> str:
 
 
 def read_status(run_dir: str | os.PathLike) -> dict | None:
-    """The run's record, or None where it has none (a run from before records, or no run)."""
-    path = Path(run_dir) / FILENAME
-    try:
-        record = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
-        return None
-    if not isinstance(record, dict) or record.get("status") not in STATUSES:
-        return None
-    if record["status"] == "running" and _process_is_gone(record):
+    """The run's record, or None where it has none (a run from before records, no run, or a
+    record damaged by hand: `check_status` says why)."""
+    record, _ = check_status(run_dir)
+    if record is not None and record["status"] == "running" and _process_is_gone(record):
         record = {**record, "status": KILLED}
     return record
+
+
+def check_status(run_dir: str | os.PathLike) -> tuple[dict | None, str | None]:
+    """`(record, None)` for a sound record, `(None, None)` where there is none, and
+    `(None, why)` for one damaged by hand (not YAML, no status, times or counts of the wrong
+    type), which is then as good as none: a damaged record never reads as a live run."""
+    path = Path(run_dir) / FILENAME
+    try:
+        record = read_mapping(path)
+    except DamagedFile as error:
+        return None, str(error)
+    if record is None:
+        return None, None
+    if record.get("status") not in STATUSES:
+        return None, f"{path} has status {record.get('status')!r}, none of {', '.join(STATUSES)}"
+    for key in ("started", "updated", "ended"):
+        if record.get(key) is not None and _time(record[key]) is None:
+            return None, f"{path} has {key}: {record[key]!r}, which is no time"
+    for key in ("attempts", "pid", "global_step", "epoch", "exit_code"):
+        value = record.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            return None, f"{path} has {key}: {value!r}, which is no whole number"
+    if record["status"] == "running" and record.get("updated") is None:
+        return None, f"{path} says running but has no `updated` time"
+    return record, None
+
+
+def _time(value) -> datetime | None:
+    try:
+        stamp = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
 
 
 def write_status(run_dir: str | os.PathLike, status: str, **fields) -> dict:
@@ -67,10 +95,7 @@ def write_status(run_dir: str | os.PathLike, status: str, **fields) -> dict:
 
 
 def _merge_and_write(path: Path, status: str, fields: dict) -> dict:
-    try:
-        record = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        record = {}
+    record = check_status(path.parent)[0] or {}  # a damaged record starts again
     stamp = now()
     record.setdefault("started", stamp)
     record.update(fields, status=status, updated=stamp)
@@ -114,10 +139,7 @@ class Heartbeat:
 
 
 def _process_is_gone(record: dict) -> bool:
-    try:
-        updated = datetime.fromisoformat(str(record.get("updated")))
-    except ValueError:
-        updated = None
+    updated = _time(record.get("updated"))
     if updated and datetime.now(timezone.utc) - updated > timedelta(seconds=STALE_AFTER_S):
         return True  # no heartbeat for minutes: its process is gone, on whatever machine
     if record.get("host") != socket.gethostname() or not isinstance(record.get("pid"), int):
