@@ -25,9 +25,10 @@ import src.nets
 import src.optim  # noqa: F401 - registers the short class names (`SmallCNN`, `MNISTDataModule`...)
 from src.callbacks import PerformanceOptions, ResumableCheckpoint, SaveConfigToLoggers
 from src.checkpoints import check_checkpoint, is_checkpoint_file
-from src.errors import UsageError, one_line_error
+from src.errors import UsageError, one_line_error, show_warnings_in_one_line
+from src.files import DamagedFile, read_mapping
 from src.runs import RunOptions, class_defaults  # noqa: F401 - class switches take new defaults
-from src.runs.checks import check_options
+from src.runs.checks import check_options, check_seed
 from src.runs.console import quiet_known_noise
 from src.runs.lifecycle import NothingToTrain, RunLifecycle, first_line
 from src.runs.monitor import AUTO, resolve_monitor
@@ -81,7 +82,7 @@ class ResearchCLI(LightningCLI):
         error = None
         try:
             args = self.lifecycle.args()
-            _check_yaml_syntax(args)
+            _check_config_files(args)
             super().__init__(subclass_mode_model=True, subclass_mode_data=True, args=args, **kwargs)
         except BaseException as raised:
             error = raised
@@ -141,6 +142,8 @@ class ResearchCLI(LightningCLI):
                                             config.checkpoint.mode)  # fmt: skip
             config.checkpoint.monitor = config.early_stopping.monitor = monitor
             config.checkpoint.mode = config.early_stopping.mode = mode
+        if config:  # before LightningCLI seeds everything with it
+            check_seed(config.get("seed_everything"))
         _ActionPrintConfig.print_config_if_requested(parser, self.config)  # --print_config
         # Lightning reads a `--ckpt_path` file's hyperparameters next: fail clearly before that on
         # a missing, truncated or unsafe file.
@@ -156,7 +159,7 @@ class ResearchCLI(LightningCLI):
                 "--weights_only false: loading the checkpoint can run code stored in it",
                 stacklevel=2,
             )
-        check_options(config)
+        check_options(config, self.subcommand)
         dump = yaml.safe_load(self._parser(self.subcommand).dump(config, skip_unset=False))
         self.lifecycle.configure(config, dump)
         self.save_config_kwargs["config_filename"] = self.lifecycle.config_filename
@@ -253,37 +256,22 @@ def link_data_to_model(parser) -> None:
             parser.link_arguments(f"data.{key}", target, apply_on="instantiate")
 
 
-_SOURCE = str(Path(__file__).parent)
-
-
-def _one_line_warning(message, category, filename, lineno, line=None) -> str:
-    """The project's own warnings as one `warning:` line; others as Python shows them."""
-    if str(filename).startswith(_SOURCE):
-        return f"warning: {message}\n"
-    return _python_warning(message, category, filename, lineno, line)
-
-
-_python_warning = warnings.formatwarning
-
-
-def _check_yaml_syntax(argv: list[str]) -> None:
-    """jsonargparse reports broken YAML without the file's name: name it."""
+def _check_config_files(argv: list[str]) -> None:
+    """jsonargparse reports a broken config file without its name, and YAML keeps the last of
+    a key given twice: name the file and what is wrong with it."""
     for i, arg in enumerate(argv[:-1]):
         path = Path(argv[i + 1])
         if arg == "--config" and path.is_file():
             try:
-                yaml.safe_load(path.read_text())
-            except yaml.YAMLError as error:
-                mark = getattr(error, "problem_mark", None)
-                where = f" at line {mark.line + 1}" if mark else ""
-                problem = getattr(error, "problem", None) or "syntax error"
-                raise UsageError(f"{path} is not valid YAML ({problem}{where}): fix it") from None
+                read_mapping(path)
+            except DamagedFile as error:
+                raise UsageError(f"{error}: fix it") from None
 
 
 def main(args: list[str] | None = None) -> None:
     """`python -m src`: exit 0 when done, 2 with one `error:` line for a mistake, 128 + the
     signal when a signal stopped it (SIGINT: 130), 1 with a traceback for a bug."""
-    warnings.formatwarning = _one_line_warning
+    show_warnings_in_one_line()
     try:
         ResearchCLI(args=args)
     except NothingToTrain:

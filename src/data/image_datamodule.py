@@ -153,8 +153,11 @@ class ImageDataModule(SplitDataModule):
             if self.normalize.mean.device != images.device:  # moved once, not every batch
                 self.normalize.to(images.device)
             images = self.normalize(images)
-            if self.trainer is not None and self.trainer.training:
-                images = self._augment(images)
+            if self.trainer is not None:
+                if self.trainer.training:
+                    images = self._augment(images)
+                # what Lightning does to floating inputs before this hook (bf16-true, 64-true)
+                images = self.trainer.precision_plugin.convert_input(images)
         return images, labels
 
 
