@@ -5,6 +5,7 @@ from lightning.pytorch.callbacks import EarlyStopping
 from src.errors import UsageError
 from src.loggers.appending_csv import AppendingCSVLogger
 from src.runs.checks import check_monitor
+from src.runs.hooks import skip_noop_hooks
 from src.runs.status import Heartbeat, read_status, write_status
 
 
@@ -29,6 +30,7 @@ class RunRecord(Callback):
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         self.lifecycle.trainer = trainer
+        skip_noop_hooks(trainer, pl_module)  # every callback is attached by now
         self._patience = {id(c): c.patience for c in trainer.callbacks if _stops_early(c)}
 
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
