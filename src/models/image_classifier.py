@@ -61,6 +61,8 @@ class ImageClassifier(ResearchModule):
         logits = self(x)
         loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
         self.accumulate(stage, loss, logits, y)
+        if stage == "train":
+            return loss  # a dict would be walked by Lightning's loop after every step
         return {"loss": loss, "logits": logits.detach()}  # logits: for the review callbacks
 
     def predict(self, x: Tensor) -> Tensor:

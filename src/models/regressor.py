@@ -52,14 +52,16 @@ class Regressor(ResearchModule):
         x, y = batch  # (B, ...), (B, num_classes)
         preds = self.predict(x)
         loss = self.loss_fn(preds, y)
-        self.accumulate(stage, loss, batch_size=len(y))
+        self.accumulate(stage, loss, preds, y)
+        return {"loss": loss}
+
+    def update_metrics(self, metrics: MetricCollection, preds: Tensor, y: Tensor) -> None:
         single = y.shape[1] == 1  # R2Score wants (B,) for one target, (B, T) for several
-        for name, metric in getattr(self, f"{stage}_metrics").items(keep_base=False):
+        for name, metric in metrics.items(keep_base=False):
             if name.endswith("r2"):
                 metric.update(preds[:, 0] if single else preds, y[:, 0] if single else y)
             else:
                 metric.update(preds.flatten(), y.flatten())
-        return {"loss": loss}
 
     def predict(self, x: Tensor) -> Tensor:
         return self(x).view(-1, self.num_classes)  # (B, targets), as the data scales them
