@@ -4,6 +4,7 @@ from datetime import timedelta
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import ProgressBar
 
+from src.callbacks.progress_bar import training_loss
 from src.callbacks.throughput import batch_size
 
 
@@ -50,8 +51,7 @@ class LogProgress(ProgressBar):
         total = trainer.estimated_stepping_batches
         parts = [f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}", f"step {step}/{total}"]
         metrics = trainer.callback_metrics  # read (a device sync) only on the steps that print
-        losses = [k for k in metrics if k.startswith("train/") and "loss" in k]
-        loss = "train/loss_step" if "train/loss_step" in metrics else next(iter(losses), None)
+        loss = training_loss(metrics)
         if loss is not None:
             parts.append(f"loss {float(metrics[loss]):.4g}")
         if self._samples:
