@@ -8,6 +8,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 
 from src.errors import UsageError
 from src.loggers.appending_csv import AppendingCSVLogger
+from src.loggers.batched_wandb import BatchedWandbLogger
 from src.loggers.wandb_mode import choose_wandb_mode, has_wandb_credentials
 
 
@@ -28,6 +29,8 @@ def point_loggers_at(
         kind = pydoc.locate(logger.class_path)
         logger.init_args.save_dir = str(run_dir)
         if issubclass(kind, WandbLogger):
+            if kind is WandbLogger:  # one `wandb.log` call per step, not one per caller
+                logger.class_path = f"{BatchedWandbLogger.__module__}.{BatchedWandbLogger.__name__}"
             mode = choose_wandb_mode()
             if mode == "online" and not has_wandb_credentials():
                 raise UsageError(
