@@ -147,6 +147,12 @@ class ImageDataModule(SplitDataModule):
         images = random_crop(images, self.hparams.crop_padding)
         return random_hflip(images) if self.hparams.hflip else images
 
+    def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
+        tensors = batch if isinstance(batch, list | tuple) else (batch,)
+        if all(isinstance(t, Tensor) and t.device == device for t in tensors):
+            return batch  # in-memory batches are sliced on the device: nothing to move
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
+
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, labels = batch
         if images.dtype == torch.uint8:  # in-memory path: the batch is still raw pixels
