@@ -93,6 +93,9 @@ def quiet_known_noise() -> None:
     warnings.filterwarnings(
         "ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning
     )
+    # Logging steps count global steps, across epochs, and the models log per-epoch training
+    # metrics besides: an epoch shorter than `log_every_n_steps` loses nothing.
+    warnings.filterwarnings("ignore", message=r"The number of training batches .* is smaller than")
     # Lightning's SaveConfigCallback passes jsonargparse's deprecated `skip_none`.
     warnings.filterwarnings("ignore", message=r".*skip_none parameter was deprecated")
     for name in _LOGGERS:  # on the handlers: records from child loggers skip logger filters
