@@ -31,8 +31,12 @@ class DeployedModel(nn.Module):
         self.model, self.normalize, self.target_scale = model, normalize, target_scale
 
     def forward(self, x: Tensor) -> Tensor:
-        out = self.model.predict(self.normalize(x))  # (B, num_classes)
+        predict = getattr(self.model, "predict", self.model)  # ResearchModule's, else forward
+        out = predict(self.normalize(x))  # (B, num_classes)
         return out if self.target_scale is None else self.target_scale.inverse(out)
+
+
+_NEEDED = ("input_shape", "normalize", "num_classes", "classes")
 
 
 def export(
@@ -52,6 +56,13 @@ def export(
         run_dir = run
         model, datamodule = load_run(run_dir)
     datamodule.setup("predict")  # fits what normalisation needs (a table's column statistics)
+    missing = [name for name in _NEEDED if not hasattr(datamodule, name)]
+    if missing:
+        raise UsageError(
+            f"{type(datamodule).__name__} has no {', '.join(missing)}: export builds the deployed "
+            "model from the datamodule's input shape, normalisation and classes (src.data's "
+            "datamodules have them); add them, or torch.export the model's predict yourself"
+        )
     image = len(datamodule.input_shape) == 3
     if input_dtype == "uint8" and not image:
         raise UsageError("--input_dtype uint8 is for images; table rows are float32 values")
@@ -65,6 +76,7 @@ def export(
     batch = torch.export.Dim("batch")  # any batch size, 1 included
     with torch.no_grad():
         program = torch.export.export(deployed, (example,), dynamic_shapes=({0: batch},))
+        output_shape = list(deployed(example).shape[1:])
     path = Path(output) if output else run_dir / "export" / f"model.{format}"
     path.parent.mkdir(parents=True, exist_ok=True)
     if format == "pt2":
@@ -74,12 +86,12 @@ def export(
             program, input_names=["input"], output_names=["output"], dynamo=True, verbose=False
         )
         onnx.save(path)
-    metadata = _metadata(model, datamodule, input_dtype)
+    metadata = _metadata(model, datamodule, input_dtype, output_shape)
     path.with_name(path.stem + ".json").write_text(json.dumps(metadata, indent=2) + "\n")
     return path
 
 
-def _metadata(model, datamodule, input_dtype: str) -> dict:
+def _metadata(model, datamodule, input_dtype: str, output_shape: list[int]) -> dict:
     """What a deployment needs to know to feed the model and read its outputs."""
     shape = list(datamodule.input_shape)
     if len(shape) == 3:
@@ -97,12 +109,13 @@ def _metadata(model, datamodule, input_dtype: str) -> dict:
         preprocessing["resize"] = [datamodule.hparams.image_size] * 2
     outputs = {"ImageClassifier": "class probabilities (softmax)",
                "MultiLabelClassifier": "per-label probabilities (sigmoid)",
-               "Regressor": "predicted values in the targets' units"}  # fmt: skip
+               "Regressor": "predicted values in the targets' units",
+               "Autoencoder": "reconstructed images, normalised as the inputs are"}  # fmt: skip
     return {
         "input": {"name": "input", "shape": ["batch", *shape], "dtype": input_dtype,
                   "what": inputs},
         "preprocessing": {"inside the model": "normalisation: (x - mean) / std", **preprocessing},
-        "output": {"name": "output", "shape": ["batch", datamodule.num_classes],
+        "output": {"name": "output", "shape": ["batch", *output_shape],
                    "what": outputs.get(type(model).__name__, "the model's predictions")},
         "classes": [str(c) for c in datamodule.classes],
         **({"features": list(datamodule.features)} if hasattr(datamodule, "features") else {}),

@@ -82,6 +82,13 @@ def test_own_model_predicts_and_refuses_what_it_cannot_do_in_one_line(tmp_path, 
               "--ckpt_path", str(run_dir / "checkpoints" / "best.ckpt")])  # fmt: skip
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and "SumModel has no predict_step" in err, err
+    # export builds its deployed model from our datamodules' contract: said, not a traceback
+    with pytest.raises(SystemExit) as exit_info:
+        from src.export import main as export
+
+        export([str(run_dir)])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "SumData has no input_shape, normalize" in err, err
 
 
 @pytest.mark.slow
