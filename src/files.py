@@ -77,7 +77,7 @@ def read_mapping(path: str | os.PathLike, sections: tuple[str, ...] = ()) -> dic
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         problem = getattr(error, "problem", None) or "syntax error"
-        raise DamagedFile(f"{path} is not valid YAML ({problem}{where})") from None
+        raise DamagedFile(f"{path} is not valid YAML{where} ({problem})") from None
     if not isinstance(data, dict):
         what = {type(None): "nothing (it is empty)", list: "a list", str: "a string"}
         raise DamagedFile(f"{path} holds {what.get(type(data), 'a number')}, not `key: value` "

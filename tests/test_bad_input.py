@@ -197,10 +197,8 @@ def test_a_non_finite_loss_keeps_the_last_good_checkpoint(tmp_path, capsys, monk
     training_step = ImageClassifier.training_step
 
     def diverges_in_epoch_1(self, batch, batch_idx):
-        out = training_step(self, batch, batch_idx)
-        if self.current_epoch == 1:
-            out["loss"] = out["loss"] * float("nan")
-        return out
+        loss = training_step(self, batch, batch_idx)
+        return loss * float("nan") if self.current_epoch == 1 else loss
 
     monkeypatch.setattr(ImageClassifier, "training_step", diverges_in_epoch_1)
     with pytest.raises(SystemExit):

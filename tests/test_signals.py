@@ -18,7 +18,8 @@ from tests.conftest import run_cli, run_dirs, src_command, src_env
 # `--run.resume auto`: the same command starts the run, then continues it after a stop.
 COMMAND = ["fit", "--config", "configs/digits.yaml", "--trainer.enable_progress_bar", "false",
            "--trainer.enable_model_summary", "false", "--trainer.logger", "false",
-           "--trainer.max_epochs", "3", "--trainer.limit_train_batches", "10",
+           "--trainer.max_epochs", "3", "--trainer.log_every_n_steps", "5",
+           "--trainer.limit_train_batches", "10",
            "--trainer.limit_val_batches", "3", "--trainer.limit_test_batches", "3",
            "--trainer.num_sanity_val_steps", "0", "--trainer.deterministic", "true",
            "--model.net.dropout", "0.3", "--data.augment", "true",
