@@ -61,7 +61,6 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--skip-noop-hooks", action="store_true")
     parser.add_argument("--breakdown", action="store_true", help="add step_breakdown's callback")
-    parser.add_argument("--raw-interleave", action="store_true", help="raw_interleave's callback")
     args = parser.parse_args()
     L.seed_everything(42, verbose=False)
     model = Bare(args.epochs * args.batches, args.lr)
@@ -76,10 +75,6 @@ def main() -> None:
                 skip_noop_hooks(trainer, pl_module)  # its own hooks too: it costs nothing
 
         callbacks.append(Skip())
-    if args.raw_interleave:
-        from benchmarks.raw_interleave import RawInterleave
-
-        callbacks.append(RawInterleave(lr=args.lr))
     if args.breakdown:
         from benchmarks.step_breakdown import StepBreakdown
 
