@@ -5,7 +5,6 @@ folder, the sweep's trial.yaml records): no network, no W&B.
 """
 
 import contextlib
-import csv
 import json
 import math
 import os
@@ -16,8 +15,8 @@ from pathlib import Path
 
 from src.experiments.liveness import owner_gone
 from src.experiments.records import read_record
-from src.files import SUMMARY_SECTIONS, DamagedFile, csv_problem, read_mapping
-from src.runs.status import check_status, read_status
+from src.files import SUMMARY_SECTIONS, DamagedFile, read_mapping, read_table
+from src.runs.status import check_status
 
 # Keys that differ between any two runs without saying anything about them.
 _BOOKKEEPING = ("run.name", "run.root", "run.resume", "trainer.default_root_dir",
@@ -47,8 +46,6 @@ def read_run(run_dir: Path | None, name: str, record: dict | None = None) -> Run
     status, damage = check_status(run_dir) if run_dir else (None, None)
     if damage:
         warnings.warn(f"{damage}: its status is left out", stacklevel=2)
-    elif status and status["status"] == "running":
-        status = read_status(run_dir)  # running, or killed: its process is gone
     if run_dir and not best:  # no summary.yaml (or no RunSummary callback): from metrics.csv
         best, test = _metrics_from_csv(run_dir, config)
     flat = flat_config(config) if config else dict((record or {}).get("params") or {})
@@ -179,15 +176,10 @@ def _metrics_from_csv(run_dir: Path, config: dict) -> tuple[dict, dict]:
 
 
 def _csv_rows(run_dir: Path) -> list[dict]:
-    path = Path(run_dir) / "metrics.csv"
-    damage = csv_problem(path, "step")
+    rows, damage = read_table(Path(run_dir) / "metrics.csv", "step")
     if damage:  # its sound rows are still read
         warnings.warn(f"{damage}: rows that do not fit are left out", stacklevel=2)
-    try:
-        with path.open(newline="", encoding="utf-8") as f:
-            return list(csv.DictReader(f))
-    except (OSError, UnicodeDecodeError, csv.Error):  # missing, or said above
-        return []
+    return rows
 
 
 def _yaml(path: Path, sections: tuple[str, ...] = ()) -> dict:

@@ -47,16 +47,14 @@ def now() -> str:
 def read_status(run_dir: str | os.PathLike) -> dict | None:
     """The run's record, or None where it has none (a run from before records, no run, or a
     record damaged by hand: `check_status` says why)."""
-    record, _ = check_status(run_dir)
-    if record is not None and record["status"] == "running" and _process_is_gone(record):
-        record = {**record, "status": KILLED}
-    return record
+    return check_status(run_dir)[0]
 
 
 def check_status(run_dir: str | os.PathLike) -> tuple[dict | None, str | None]:
-    """`(record, None)` for a sound record, `(None, None)` where there is none, and
-    `(None, why)` for one damaged by hand (not YAML, no status, times or counts of the wrong
-    type), which is then as good as none: a damaged record never reads as a live run."""
+    """`(record, None)` for a sound record (a `running` one whose process is gone reads as
+    `killed`), `(None, None)` where there is none, and `(None, why)` for one damaged by hand
+    (not YAML, no status, times or counts of the wrong type), which is then as good as none: a
+    damaged record never reads as a live run."""
     path = Path(run_dir) / FILENAME
     try:
         record = read_mapping(path)
@@ -75,6 +73,8 @@ def check_status(run_dir: str | os.PathLike) -> tuple[dict | None, str | None]:
             return None, f"{path} has {key}: {value!r}, which is no whole number"
     if record["status"] == "running" and record.get("updated") is None:
         return None, f"{path} says running but has no `updated` time"
+    if record["status"] == "running" and _process_is_gone(record):
+        record = {**record, "status": KILLED}
     return record, None
 
 
