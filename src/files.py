@@ -88,28 +88,29 @@ def read_mapping(path: str | os.PathLike, sections: tuple[str, ...] = ()) -> dic
     return data
 
 
-def csv_problem(path: str | os.PathLike, number_column: str) -> str | None:
-    """Why a CSV table the project appends to (a run's `metrics.csv`) is damaged, or None for a
-    sound or missing one: not UTF-8 text, no `number_column`, a row with more or fewer fields
-    than the header, or a row whose `number_column` is no whole number."""
+def read_table(path: str | os.PathLike, number_column: str) -> tuple[list[dict], str | None]:
+    """The rows of a CSV table the project appends to (a run's `metrics.csv`; none where it is
+    missing or unreadable), and why it is damaged, or None for a sound or missing one: not UTF-8
+    text, no `number_column`, a row with more or fewer fields than the header, or a row whose
+    `number_column` is no whole number."""
     path = Path(path)
     try:
         with path.open(newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
             rows, header = list(reader), reader.fieldnames or []
     except FileNotFoundError:
-        return None
+        return [], None
     except (OSError, UnicodeDecodeError, csv.Error) as error:
-        return f"{path} is not a CSV file ({type(error).__name__})"
+        return [], f"{path} is not a CSV file ({type(error).__name__})"
     if header and number_column not in header:
-        return f"{path} has no `{number_column}` column"
+        return rows, f"{path} has no `{number_column}` column"
     for line, row in enumerate(rows, start=2):
         if None in row or None in row.values():
             more = "more" if None in row else "fewer"
-            return f"{path} line {line} has {more} fields than its header"
+            return rows, f"{path} line {line} has {more} fields than its header"
         if row[number_column] and not row[number_column].isdigit():
-            return f"{path} line {line} has {number_column} {row[number_column]!r}, no number"
-    return None
+            return rows, f"{path} line {line} has {number_column} {row[number_column]!r}, no number"
+    return rows, None
 
 
 class _RepeatedKey(ValueError):

@@ -5,7 +5,7 @@ import warnings
 from pathlib import Path
 
 from src.errors import UsageError
-from src.files import SUMMARY_SECTIONS, DamagedFile, csv_problem, read_mapping, set_aside
+from src.files import SUMMARY_SECTIONS, DamagedFile, read_mapping, read_table, set_aside
 from src.runs.status import check_status, is_live, read_status
 
 # What a resumed run may not change: the record would mix two different runs.
@@ -96,7 +96,7 @@ def set_aside_damaged(run_dir: Path) -> None:
     for name, why in (
         ("status.yaml", check_status(run_dir)[1]),
         ("summary.yaml", summary_problem(run_dir / "summary.yaml")),
-        ("metrics.csv", csv_problem(run_dir / "metrics.csv", "step")),
+        ("metrics.csv", read_table(run_dir / "metrics.csv", "step")[1]),
     ):
         if why:
             kept = set_aside(run_dir / name)
