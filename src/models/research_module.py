@@ -116,8 +116,7 @@ class ResearchModule(LightningModule):
         self._train_pending.append((loss.detach(), n, tuple(t.detach() for t in metric_inputs)))
         logs = (self.global_step + 1) % max(1, self.trainer.log_every_n_steps) == 0
         if logs or len(self._train_pending) >= self.train_update_every:
-            pending, self._train_pending = self._train_pending, []
-            self._count("train", pending)
+            self._count_train_steps()
         if logs:  # ~1 ms of Python: logging steps only. Not `prog_bar`: Lightning reads those
             self.log("train/loss_step", loss)  # after every step (a sync); the bars read it
 
@@ -126,17 +125,26 @@ class ResearchModule(LightningModule):
         joined along the batch dimension); override where a metric wants them reshaped."""
         metrics.update(*inputs)
 
+    def _count_train_steps(self) -> None:
+        pending, self._train_pending = self._train_pending, []
+        if pending:
+            self._count("train", pending)
+
     def _count(self, stage: str, pending: list[tuple[Tensor, int, tuple[Tensor, ...]]]) -> None:
-        losses, sizes, inputs = zip(*pending, strict=True)
-        sizes_t = torch.tensor(sizes, dtype=torch.float32).to(losses[0].device, non_blocking=True)
-        total, n = (torch.stack(losses).float().reshape(-1) * sizes_t).sum(), sum(sizes)
+        _, sizes, inputs = zip(*pending, strict=True)
+        totals = [loss.float() * n for loss, n, _ in pending]
+        total, n = (torch.stack(totals).sum() if len(totals) > 1 else totals[0]), sum(sizes)
         sums = self._loss_sums.get(stage)
         self._loss_sums[stage] = [total, n] if sums is None else [sums[0] + total, sums[1] + n]
         metrics = getattr(self, f"{stage}_metrics", None)
-        if inputs[0] and metrics is not None:
-            columns = zip(*inputs, strict=True)
-            joined = [torch.cat([t.reshape(-1, *t.shape[1:]) for t in ts]) for ts in columns]
-            self.update_metrics(metrics, *joined)
+        if not inputs[0] or metrics is None:
+            return
+        if len(inputs) == 1:  # one step (validation, test): its inputs as they are
+            self.update_metrics(metrics, *inputs[0])
+            return
+        columns = zip(*inputs, strict=True)
+        joined = [torch.cat([t.reshape(-1, *t.shape[1:]) for t in ts]) for ts in columns]
+        self.update_metrics(metrics, *joined)
 
     def predict_step(self, batch, batch_idx: int):
         x = batch[0] if isinstance(batch, list | tuple) else batch
@@ -152,9 +160,7 @@ class ResearchModule(LightningModule):
         return self.step(batch, "test")
 
     def on_train_epoch_end(self) -> None:
-        pending, self._train_pending = self._train_pending, []
-        if pending:
-            self._count("train", pending)
+        self._count_train_steps()
         self._log_epoch("train")
 
     def on_validation_epoch_end(self) -> None:
